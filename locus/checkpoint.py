@@ -1,0 +1,75 @@
+"""Encoder checkpoints in the store: weights plus the config, query encoder, data snapshot and
+metrics needed to use them safely. `checkpoints/LATEST` names the newest version."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import torch
+
+from locus.errors import LocusDataError
+from locus.model import Locus, ModelConfig
+from locus.store import Store
+
+LATEST = "LATEST"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the network (eval mode) and its metadata."""
+
+    version: str
+    model: Locus
+    encoder: str
+    meta: dict[str, Any]
+
+
+def new_version() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def save_checkpoint(store: Store, model: Locus, *, encoder: str, train_config: dict[str, Any],
+                    snapshot: dict[str, Any], metrics: dict[str, Any], version: str | None = None) -> str:
+    """Write weights and metadata under checkpoints/<version>/ and point LATEST at it."""
+    version = version or new_version()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    meta = {"version": version, "encoder": encoder, "model_config": model.config.model_dump(),
+            "train_config": train_config, "snapshot": snapshot, "metrics": metrics,
+            "created_at": datetime.now(UTC).isoformat()}
+    store.write_bytes(buffer.getvalue(), "checkpoints", version, "model.pt")
+    store.write_bytes(json.dumps(meta, indent=2).encode(), "checkpoints", version, "checkpoint.json")
+    store.write_bytes(version.encode(), "checkpoints", LATEST)
+    return version
+
+
+def resolve_version(store: Store, version: str = "latest") -> str:
+    if version != "latest":
+        return version
+    if not store.exists("checkpoints", LATEST):
+        raise LocusDataError(f"store {store.uri}: no checkpoint yet; train one with `locus fit`")
+    return store.read_bytes("checkpoints", LATEST).decode().strip()
+
+
+def load_checkpoint(store: Store, version: str = "latest", *, encoder: str | None = None) -> Checkpoint:
+    """Load a checkpoint; fails clearly if it is missing, corrupt, or made with another encoder."""
+    version = resolve_version(store, version)
+    if not store.exists("checkpoints", version, "checkpoint.json"):
+        raise LocusDataError(f"checkpoint {version!r} not found under {store.path('checkpoints')}")
+    try:
+        meta = json.loads(store.read_bytes("checkpoints", version, "checkpoint.json"))
+        model = Locus(ModelConfig(**meta["model_config"]))
+        state = torch.load(io.BytesIO(store.read_bytes("checkpoints", version, "model.pt")), weights_only=True)
+        model.load_state_dict(state)
+    except (OSError, KeyError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
+        raise LocusDataError(f"checkpoint {version!r} is corrupt or incomplete: {exc}") from exc
+    if encoder is not None and meta["encoder"] != encoder:
+        raise LocusDataError(f"checkpoint {version!r} was trained on query encoder {meta['encoder']!r}, "
+                             f"not {encoder!r}; re-train or use --encoder {meta['encoder']}")
+    model.eval()
+    return Checkpoint(version=version, model=model, encoder=meta["encoder"], meta=meta)

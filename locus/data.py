@@ -1,0 +1,124 @@
+"""In-memory view of a store for training and embedding: query embeddings plus ragged
+per-model evaluations (models need not share queries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.compute as pc
+
+from locus.errors import LocusDataError
+from locus.store import Store
+
+
+@dataclass
+class EvaluationSet:
+    """Evaluations of models over a shared query index.
+
+    `phi[q]` embeds query `query_ids[q]`; model `model_ids[m]` was evaluated on queries
+    `query_index[m]` with `scores[m]` (float32 in [0, 1]).
+    """
+
+    encoder: str
+    model_ids: list[str]
+    query_ids: list[str]
+    phi: np.ndarray
+    query_index: list[np.ndarray]
+    scores: list[np.ndarray]
+
+    @property
+    def num_evaluations(self) -> int:
+        return int(sum(len(s) for s in self.scores))
+
+    def restrict(self, queries: np.ndarray) -> EvaluationSet:
+        """Keep only evaluations on the given query positions (e.g. one split)."""
+        keep = np.zeros(len(self.query_ids), dtype=bool)
+        keep[queries] = True
+        index, scores = [], []
+        for qi, s in zip(self.query_index, self.scores, strict=True):
+            sel = keep[qi]
+            index.append(qi[sel])
+            scores.append(s[sel])
+        return EvaluationSet(self.encoder, self.model_ids, self.query_ids, self.phi, index, scores)
+
+    def subsample(self, budget: int, seed: int) -> EvaluationSet:
+        """At most `budget` evaluations per model, drawn uniformly at random."""
+        rng = np.random.default_rng(seed)
+        index, scores = [], []
+        for qi, s in zip(self.query_index, self.scores, strict=True):
+            pick = np.sort(rng.permutation(len(qi))[:budget])
+            index.append(qi[pick])
+            scores.append(s[pick])
+        return EvaluationSet(self.encoder, self.model_ids, self.query_ids, self.phi, index, scores)
+
+    def dense(self, queries: np.ndarray) -> np.ndarray:
+        """Score matrix [models, len(queries)] with NaN where a model was not evaluated."""
+        column = np.full(len(self.query_ids), -1, dtype=np.int64)
+        column[queries] = np.arange(len(queries))
+        out = np.full((len(self.model_ids), len(queries)), np.nan, dtype=np.float32)
+        for m, (qi, s) in enumerate(zip(self.query_index, self.scores, strict=True)):
+            col = column[qi]
+            sel = col >= 0
+            out[m, col[sel]] = s[sel]
+        return out
+
+
+def load_evaluation_set(store: Store, encoder: str, *, model_ids: list[str] | None = None,
+                        scorer: str | None = None) -> EvaluationSet:
+    """Join the store's evaluations with `encoder`'s query embeddings.
+
+    Fails with a clear message when there are no evaluations, when queries lack embeddings,
+    or when a (model, query) pair has several scores and no `scorer` picks one.
+    """
+    evaluations = store.read_evaluations(model_ids)
+    if scorer is not None:
+        evaluations = evaluations.filter(pc.equal(evaluations.column("scorer"), scorer))
+    if evaluations.num_rows == 0:
+        raise LocusDataError(f"store {store.uri}: no evaluations" + (f" with scorer={scorer!r}" if scorer else "")
+                             + "; import some with `locus import`")
+    ids, phi = store.read_query_embeddings(encoder)
+    if not ids:
+        raise LocusDataError(f"store {store.uri}: no query embeddings for encoder {encoder!r}; "
+                             f"run `locus encode --encoder {encoder}`")
+    position = {q: i for i, q in enumerate(ids)}
+    qid = evaluations.column("query_id").to_pylist()
+    q = np.fromiter((position.get(x, -1) for x in qid), dtype=np.int64, count=len(qid))
+    if (q < 0).any():
+        missing = qid[int(np.flatnonzero(q < 0)[0])]
+        raise LocusDataError(f"query_id={missing!r} has evaluations but no {encoder!r} embedding; "
+                             f"run `locus encode --encoder {encoder}` ({int((q < 0).sum())} evaluations affected)")
+    models = evaluations.column("model_id").to_numpy(zero_copy_only=False)
+    scores = evaluations.column("score").to_numpy(zero_copy_only=False).astype(np.float32)
+    model_ids_sorted, m = np.unique(models, return_inverse=True)
+    order = np.lexsort((q, m))
+    m, q, scores = m[order], q[order], scores[order]
+    dup = (np.diff(m) == 0) & (np.diff(q) == 0)
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise LocusDataError(f"model_id={model_ids_sorted[m[i]]!r}, query_id={ids[q[i]]!r} has several scores "
+                             f"(different scorers); pick one with --scorer")
+    bounds = np.searchsorted(m, np.arange(len(model_ids_sorted) + 1))
+    return EvaluationSet(
+        encoder=encoder, model_ids=[str(x) for x in model_ids_sorted], query_ids=list(ids), phi=phi,
+        query_index=[q[bounds[i]:bounds[i + 1]] for i in range(len(model_ids_sorted))],
+        scores=[scores[bounds[i]:bounds[i + 1]] for i in range(len(model_ids_sorted))],
+    )
+
+
+@dataclass(frozen=True)
+class QuerySplit:
+    """Positions (into EvaluationSet.query_ids) of the train, validation and test queries."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def split_queries(query_ids: list[str], seed: int = 0, *, train: float = 0.8, validation: float = 0.1) -> QuerySplit:
+    """Reproducible from the ids alone: sort them, permute with default_rng(seed), cut 80/10/10."""
+    order = np.argsort(np.asarray(query_ids, dtype=object), kind="stable")
+    n = len(order)
+    perm = order[np.random.default_rng(seed).permutation(n)]
+    a, b = int(np.floor(train * n)), int(np.floor((train + validation) * n))
+    return QuerySplit(train=perm[:a], validation=perm[a:b], test=perm[b:])

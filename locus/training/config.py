@@ -1,0 +1,42 @@
+"""Typed training configuration: episodes, optimiser, early stopping, seeds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Monitor = Literal["val_loss", "correctness_acc", "routing_acc", "auc"]
+
+
+class TrainConfig(BaseModel):
+    """How `locus fit` trains; saved with every checkpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(0, description="seed of initialisation and episode sampling")
+    split_seed: int = Field(0, description="seed of the train/validation/test query split")
+    budget: int | None = Field(None, gt=0, description="training evaluations per model (None: all train ones)")
+    batch_models: int = Field(16, gt=0, description="models per training step")
+    min_context: int = Field(32, gt=0, description="smallest encoder subset per episode")
+    max_context: int = Field(1024, gt=0, description="largest encoder subset per episode")
+    target_size: int = Field(256, gt=0, description="labelled target evaluations per model per episode")
+    steps_per_epoch: int = Field(100, gt=0)
+    max_epochs: int = Field(30, gt=0)
+    patience: int = Field(4, ge=1, description="epochs without improvement before stopping")
+    monitor: Monitor = Field("val_loss", description="validation metric for early stopping and the best checkpoint")
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(100, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    max_minutes: float | None = Field(None, gt=0, description="stop after this much wall time")
+
+    @model_validator(mode="after")
+    def _context_range(self) -> TrainConfig:
+        if self.min_context > self.max_context:
+            raise ValueError(f"min_context={self.min_context} exceeds max_context={self.max_context}")
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.monitor != "val_loss"

@@ -1,0 +1,43 @@
+"""Train from the tables in a store and register the result as a checkpoint (`locus fit`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from locus.checkpoint import save_checkpoint
+from locus.data import load_evaluation_set, split_queries
+from locus.metrics import single_best_accuracy
+from locus.model import ModelConfig
+from locus.store import Store
+from locus.training.config import TrainConfig
+from locus.training.loop import FitResult, Trainer
+
+
+@dataclass
+class FitSummary:
+    version: str
+    result: FitResult
+    test: dict[str, float]
+    num_models: int
+    num_queries: int
+
+
+def fit_store(store: Store, *, encoder: str, train_config: TrainConfig, model_overrides: dict | None = None,
+              scorer: str | None = None, on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitSummary:
+    """Load, split by query, train with early stopping, score the test split, save a checkpoint."""
+    data = load_evaluation_set(store, encoder, scorer=scorer)
+    split = split_queries(data.query_ids, train_config.split_seed)
+    model_config = ModelConfig(query_dim=data.phi.shape[1], **(model_overrides or {}))
+    trainer = Trainer(data, split, model_config, train_config)
+    result = trainer.fit(on_epoch)
+    test_scores = data.dense(split.test)
+    test = trainer.evaluate(split.test, test_scores)
+    test["single_best"] = single_best_accuracy(data.dense(split.train), test_scores)
+    snapshot = {"models": data.model_ids, "n_train_evaluations": trainer.train_data.num_evaluations,
+                "n_queries": len(data.query_ids), "split_seed": train_config.split_seed, "scorer": scorer}
+    metrics = {"best_epoch": result.best_epoch, "validation": result.best_metrics, "test": test,
+               "history": result.history, "seconds": result.seconds}
+    version = save_checkpoint(store, result.model, encoder=encoder, train_config=train_config.model_dump(),
+                              snapshot=snapshot, metrics=metrics)
+    return FitSummary(version, result, test, len(data.model_ids), len(data.query_ids))

@@ -1,0 +1,85 @@
+"""The set encoder is permutation-invariant, padding-invariant and deterministic."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from locus.model import Locus, ModelConfig
+
+CONFIG = ModelConfig(query_dim=16, dim=32, num_latents=8, heads=4)
+
+
+def _model(seed: int = 0) -> Locus:
+    torch.manual_seed(seed)
+    return Locus(CONFIG).eval()
+
+
+def _set(n: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(2, n, 16, generator=g), (torch.rand(2, n, generator=g) > 0.5).float()
+
+
+@torch.no_grad()
+def test_shuffled_evaluations_give_the_same_embedding():
+    model, (phi, y) = _model(), _set(300)
+    perm = torch.randperm(300)
+    assert torch.allclose(model.embed(phi, y), model.embed(phi[:, perm], y[:, perm]), atol=1e-5)
+
+
+@torch.no_grad()
+def test_padding_does_not_change_the_embedding():
+    model, (phi, y) = _model(), _set(50)
+    pad_phi = torch.cat([phi, 100 * torch.randn(2, 70, 16)], dim=1)
+    pad_y = torch.cat([y, torch.ones(2, 70)], dim=1)
+    mask = torch.zeros(2, 120, dtype=torch.bool)
+    mask[:, :50] = True
+    mask[1, 50:60] = True  # second set is ten longer: mixed sizes in one batch
+    z = model.embed(pad_phi, pad_y, mask)
+    assert torch.allclose(z[0], model.embed(phi, y)[0], atol=1e-5)
+    assert torch.allclose(z[1], model.embed(pad_phi[1:, :60], pad_y[1:, :60])[0], atol=1e-5)
+
+
+@torch.no_grad()
+def test_scores_reach_the_embedding_and_continuous_scores_matter():
+    model, (phi, y) = _model(), _set(40)
+    z = model.embed(phi, y)
+    assert not torch.allclose(z, model.embed(phi, 1 - y), atol=1e-4)
+    assert not torch.allclose(z, model.embed(phi, y.clamp(0.2, 0.8)), atol=1e-4)
+
+
+@torch.no_grad()
+def test_predictor_shapes_and_all_pairs_agree():
+    model, (phi, y) = _model(), _set(30)
+    z = model.embed(phi, y)
+    queries = torch.randn(7, 16)
+    matrix = model.logits_matrix(z, queries, chunk=3)
+    assert matrix.shape == (2, 7)
+    assert torch.allclose(matrix, model.logits(z, queries.expand(2, -1, -1)), atol=1e-6)
+
+
+def test_same_input_same_output_across_processes():
+    code = (
+        "import torch, sys\n"
+        "from tests.model.test_locus import _model, _set\n"
+        "phi, y = _set(64)\n"
+        "with torch.no_grad(): z = _model().embed(phi, y)\n"
+        "sys.stdout.write(' '.join(repr(v) for v in z.flatten().tolist()))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    first, second = (np.array([float(v) for v in r.split()]) for r in runs)
+    with torch.no_grad():
+        here = _model().embed(*_set(64)).flatten().numpy()
+    assert np.array_equal(first, second)
+    assert np.allclose(first, here, atol=1e-6)
+
+
+def test_empty_set_is_rejected():
+    model, (phi, y) = _model(), _set(5)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1] = False
+    with pytest.raises(ValueError, match="at least one evaluation"):
+        model.embed(phi, y, mask)

@@ -1,0 +1,75 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from locus import schemas
+from locus.errors import LocusDataError
+from locus.store import Store
+from tests.conftest import sample_slice
+
+
+def _queries(ids):
+    return pa.table({"query_id": ids, "text": [f"question {i}" for i in ids]})
+
+
+def _evals(rows):
+    model, query, score = zip(*rows, strict=True)
+    return pa.table({"model_id": list(model), "query_id": list(query), "score": pa.array(score, pa.float32()),
+                     "scorer": ["exact"] * len(rows)})
+
+
+def test_round_trip_keeps_schema_and_partitions_by_model(store):
+    queries, evaluations = sample_slice(50)
+    store.write_queries(queries)
+    store.write_evaluations(evaluations)
+    assert store.read_queries().schema == schemas.QUERIES
+    assert store.read_queries().num_rows == 50
+    back = store.read_evaluations()
+    assert back.schema == schemas.EVALUATIONS
+    assert back.num_rows == evaluations.num_rows
+    assert len(store.model_ids()) == 29
+    assert all(d.startswith("model_id=") for d in store.listdir("evaluations"))
+
+
+def test_reimport_upserts_without_duplicates(store):
+    store.write_queries(_queries(["a", "b"]))
+    store.write_evaluations(_evals([("m/1", "a", 1.0), ("m/1", "b", 0.0)]))
+    store.write_evaluations(_evals([("m/1", "b", 1.0)]))
+    table = store.read_evaluations(["m/1"]).to_pydict()
+    assert sorted(zip(table["query_id"], table["score"], strict=True)) == [("a", 1.0), ("b", 1.0)]
+    assert store.model_ids() == ["m/1"]  # ids with '/' survive the partition path
+
+
+def test_failed_validation_writes_nothing(store):
+    store.write_queries(_queries(["a"]))
+    store.write_evaluations(_evals([("m1", "a", 1.0)]))
+    before = store.read_evaluations()
+    with pytest.raises(LocusDataError, match="score"):
+        store.write_evaluations(_evals([("m2", "a", 1.0), ("m1", "a", 7.0)]))
+    assert store.read_evaluations().equals(before)
+    assert store.model_ids() == ["m1"]
+    assert not [p for p in store.listdir("evaluations", "model_id=m1") if p.startswith(".tmp")]
+
+
+def test_uri_root_works_like_a_path(tmp_path):
+    store = Store(f"file://{tmp_path}/uri-store")
+    store.write_queries(_queries(["a"]))
+    assert Store(tmp_path / "uri-store").read_queries().num_rows == 1
+
+
+def test_query_embeddings_append_and_reject_wrong_dimension(store):
+    store.append_query_embeddings("enc", ["a", "b"], np.ones((2, 4), np.float32))
+    store.append_query_embeddings("enc", ["c"], np.zeros((1, 4), np.float32))
+    ids, matrix = store.read_query_embeddings("enc")
+    assert ids == ["a", "b", "c"] and matrix.shape == (3, 4)
+    with pytest.raises(LocusDataError, match=r"expected \(n, 4\)"):
+        store.append_query_embeddings("enc", ["d"], np.zeros((1, 5), np.float32))
+
+
+def test_model_embeddings_reject_wrong_dimension(store):
+    store.write_model_embeddings("v1", ["m1"], np.ones((1, 8), np.float32), [10])
+    with pytest.raises(LocusDataError, match="8-d"):
+        store.write_model_embeddings("v1", ["m2"], np.ones((1, 6), np.float32), [10])
+    store.write_model_embeddings("v1", ["m1"], np.zeros((1, 8), np.float32), [12])
+    table = store.read_model_embeddings("v1")
+    assert table.num_rows == 1 and table.column("n_evaluations").to_pylist() == [12]
