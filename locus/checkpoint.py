@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,7 +67,7 @@ def load_checkpoint(store: Store, version: str = "latest", *, encoder: str | Non
         model = Locus(ModelConfig(**meta["model_config"]))
         state = torch.load(io.BytesIO(store.read_bytes("checkpoints", version, "model.pt")), weights_only=True)
         model.load_state_dict(state)
-    except (OSError, KeyError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
+    except (OSError, EOFError, KeyError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:
         raise LocusDataError(f"checkpoint {version!r} is corrupt or incomplete: {exc}") from exc
     if encoder is not None and meta["encoder"] != encoder:
         raise LocusDataError(f"checkpoint {version!r} was trained on query encoder {meta['encoder']!r}, "

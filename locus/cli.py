@@ -17,7 +17,7 @@ import_app = typer.Typer(help="Bring evaluation results into the store.", no_arg
 bench_app = typer.Typer(help="Benchmarks (measured, never asserted in tests).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(bench_app, name="bench")
-console = Console()
+console = Console(soft_wrap=True)  # long paths and messages stay whole for copy-paste
 
 Root = Annotated[str, typer.Option("--root", help="storage root: a path or a pyarrow URI (s3://...)")]
 Encoder = Annotated[str, typer.Option("--encoder", help="sentence-transformers name or path of the query encoder")]
@@ -74,19 +74,11 @@ def import_sample(root: Root = DEFAULT_ROOT) -> None:
 
 
 def _write(store, queries, evaluations) -> None:
-    """Validate everything first (nothing is written on error), then upsert."""
-    from locus import schemas
-    from locus.validation import validate_evaluations, validate_queries
+    from locus.importers import import_tables
 
-    queries = schemas.conform(queries, schemas.QUERIES, name="queries")
-    validate_queries(queries)
-    known = set(store.read_queries().column("query_id").to_pylist()) | set(queries.column("query_id").to_pylist())
-    validate_evaluations(schemas.conform(evaluations, schemas.EVALUATIONS, name="evaluations"), known)
-    new = store.write_queries(queries)
-    rows = store.write_evaluations(evaluations)
-    n_models = len(set(evaluations.column("model_id").to_pylist()))
-    console.print(f"imported {queries.num_rows} queries ({new} new) and {rows} evaluations of {n_models} "
-                  f"models into {store.uri}")
+    report = import_tables(store, queries, evaluations)
+    console.print(f"imported {report.queries} queries ({report.new_queries} new) and {report.evaluations} "
+                  f"evaluations of {report.models} models into {store.uri}")
 
 
 @app.command()

@@ -39,6 +39,12 @@ def encoder_slug(encoder: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder.rstrip("/").split("/")[-1] or encoder)
 
 
+def _without(existing: pa.Table, new: pa.Table, key: str) -> pa.Table:
+    """Rows of `existing` whose `key` does not occur in `new` (the part an upsert keeps)."""
+    replaced = pc.is_in(existing.column(key), value_set=new.column(key).combine_chunks())
+    return existing.filter(pc.invert(replaced))
+
+
 class Store:
     """All LOCUS tables under one root; `Store("s3://bucket/prefix")` works like a local path."""
 
@@ -101,8 +107,7 @@ class Store:
         table = schemas.conform(table, schemas.QUERIES, name="queries")
         validate_queries(table)
         existing = self.read_queries()
-        kept = existing.filter(pc.invert(pc.is_in(existing.column("query_id"), value_set=table.column("query_id").combine_chunks())))
-        merged = pa.concat_tables([kept, table]).sort_by("query_id")
+        merged = pa.concat_tables([_without(existing, table, "query_id"), table]).sort_by("query_id")
         self.write_table(merged, "queries", "queries.parquet")
         return merged.num_rows - existing.num_rows
 
@@ -161,7 +166,7 @@ class Store:
                                  for p in parts)
         vectors = table.column("vector").combine_chunks()
         dim = vectors.type.list_size
-        matrix = vectors.flatten().to_numpy().reshape(-1, dim)
+        matrix = np.array(vectors.flatten().to_numpy(), dtype=np.float32).reshape(-1, dim)  # writable copy
         return table.column("query_id").to_pylist(), matrix
 
     def append_query_embeddings(self, encoder: str, query_ids: list[str], vectors: np.ndarray) -> None:
@@ -193,8 +198,8 @@ class Store:
         require_non_null(table, ("model_id",), name="models")
         require_unique(table, ("model_id",), name="models")
         existing = self.read_models()
-        kept = existing.filter(pc.invert(pc.is_in(existing.column("model_id"), value_set=table.column("model_id").combine_chunks())))
-        self.write_table(pa.concat_tables([kept, table]).sort_by("model_id"), "models", "models.parquet")
+        merged = pa.concat_tables([_without(existing, table, "model_id"), table]).sort_by("model_id")
+        self.write_table(merged, "models", "models.parquet")
 
     # -- model embeddings -------------------------------------------------------------------
     def read_model_embeddings(self, version: str | None = None) -> pa.Table:

@@ -49,9 +49,12 @@ class Locus(nn.Module):
             for _ in range(config.depth)
         )
         self.pool = SetPool(dim=d, heads=config.heads, ff_mult=config.ff_mult)
-        self.query_proj = nn.Linear(config.query_dim, d)
+        # dropout around the query features: with few distinct queries the predictor otherwise
+        # memorises them and loses held-out accuracy
+        self.query_proj = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.query_dim, d),
+                                        nn.Dropout(config.dropout))
         self.predictor = nn.Sequential(nn.Linear(3 * d, config.predictor_hidden), nn.GELU(),
-                                       nn.Linear(config.predictor_hidden, 1))
+                                       nn.Dropout(config.dropout), nn.Linear(config.predictor_hidden, 1))
 
     def project_queries(self, phi: torch.Tensor) -> torch.Tensor:
         return self.tokenizer.project_queries(phi)

@@ -72,7 +72,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        return float(loss)
+        return loss.item()
 
     def embed_train(self) -> np.ndarray:
         """Embeddings of every model from its training evaluations."""

@@ -1,0 +1,87 @@
+"""The `locus` command line end to end on a small real slice, and its error handling."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from locus.cli import app
+from locus.store import Store
+
+runner = CliRunner()
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_import_table_encode_fit_embed(encoded_store, tmp_path):
+    root = str(encoded_store.uri)
+    result = _invoke("fit", "--root", root, "--max-epochs", "1", "--steps-per-epoch", "3", "--dim", "32",
+                     "--num-latents", "8")
+    assert result.exit_code == 0, result.output
+    assert "routing accuracy" in result.output and "checkpoint" in result.output
+
+    # a newcomer brought as a file of evaluations is stored and embedded without retraining
+    queries = Store(root).read_queries().column("query_id").to_pylist()[:40]
+    evals = tmp_path / "new.csv"
+    evals.write_text("query_id,score\n" + "\n".join(f"{q},{i % 2}" for i, q in enumerate(queries)))
+    result = _invoke("embed", "--root", root, "--model", "newcomer", "--evaluations", str(evals))
+    assert result.exit_code == 0, result.output
+    table = Store(root).read_model_embeddings()
+    assert "newcomer" in table.column("model_id").to_pylist()
+
+    result = _invoke("embed", "--root", root)
+    assert result.exit_code == 0 and "embedded 30 model(s)" in result.output
+
+
+def test_import_table_then_encode_only_new_queries(tmp_path):
+    root = str(tmp_path / "store")
+    queries, evaluations = tmp_path / "q.jsonl", tmp_path / "e.parquet"
+    queries.write_text('{"query_id": "a", "text": "What is the capital of France?"}\n'
+                       '{"query_id": "b", "text": "Solve 2x + 3 = 7."}\n')
+    pq.write_table(pa.table({"model_id": ["m1", "m1", "m2"], "query_id": ["a", "b", "a"],
+                             "score": [1.0, 0.0, 0.5]}), evaluations)
+    result = _invoke("import", "table", "--queries", str(queries), "--evaluations", str(evaluations), "--root", root)
+    assert result.exit_code == 0, result.output
+    assert "2 queries (2 new) and 3 evaluations of 2 models" in result.output
+    assert "encoded 2 new of 2" in _invoke("encode", "--root", root).output
+    queries.write_text(queries.read_text() + '{"query_id": "c", "text": "Name a prime number."}\n')
+    _invoke("import", "table", "--queries", str(queries), "--evaluations", str(evaluations), "--root", root)
+    assert "encoded 1 new of 3" in _invoke("encode", "--root", root).output
+
+
+def test_bad_input_exits_with_a_clear_message(tmp_path):
+    root = str(tmp_path / "store")
+    queries, evaluations = tmp_path / "q.csv", tmp_path / "e.csv"
+    queries.write_text("query_id,text\nq1,hello\n")
+    evaluations.write_text("model_id,query_id,score\nm,q1,1\nm,q2,0\n")
+    result = _invoke("import", "table", "--queries", str(queries), "--evaluations", str(evaluations), "--root", root)
+    assert result.exit_code == 2
+    assert "query_id" in result.output and "row 1" in result.output
+    assert Store(root).read_queries().num_rows == 0  # nothing half-written
+    result = _invoke("fit", "--root", root)
+    assert result.exit_code == 2 and "no evaluations" in result.output
+    result = _invoke("embed", "--root", root)
+    assert result.exit_code == 2 and "no checkpoint" in result.output
+
+
+def test_help_explains_every_command():
+    result = _invoke("--help")
+    for command in ("import", "encode", "fit", "embed", "bench", "quickstart"):
+        assert command in result.output
+    assert "--budget" in _invoke("fit", "--help").output
+
+
+def test_import_mmlu_pro_and_sample_register_models(tmp_path):
+    from tests.importers.test_mmlu_pro import RECORDS, _zip
+
+    root = str(tmp_path / "store")
+    path = _zip(tmp_path / "model_outputs_Acme-Mixtral-2x3B_5shots.zip", RECORDS)
+    result = _invoke("import", "mmlu-pro", str(path), "--root", root)
+    assert result.exit_code == 0 and "3 evaluations of 1 models" in result.output
+    result = _invoke("import", "sample", "--root", root)
+    assert result.exit_code == 0 and "of 29 models" in result.output
+    models = Store(root).read_models().to_pydict()
+    row = models["model_id"].index("Acme-Mixtral-2x3B")
+    assert models["family"][row] == "mixtral" and models["params_b"][row] == 6.0
+    assert len(models["model_id"]) == 30
