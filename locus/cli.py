@@ -196,6 +196,43 @@ def bench_speed(out: Annotated[Path | None, typer.Option(help="write the results
     run_speed_benchmark(out=out, repeats=repeats, console=console)
 
 
+@bench_app.command("quality")
+def bench_quality(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2",
+                  budgets: Annotated[str, typer.Option(help="training evaluations per model, comma-separated; "
+                                                            "'all' for every training evaluation")] = "128,256,1024",
+                  seed: Annotated[int, typer.Option(help="seed of the split, subsets and training")] = 0,
+                  methods: Annotated[str, typer.Option(help="comma-separated subset of "
+                                                            "locus,mf,irt,knn,single_best,random,oracle")] = "",
+                  holdout_models: Annotated[int, typer.Option(help="also embed K models LOCUS never trained on")] = 0,
+                  out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None) -> None:
+    """LOCUS against matrix factorisation, IRT, kNN, single best, random and oracle on the same split."""
+    import json
+
+    from locus.bench.quality import METHODS, run_quality_benchmark
+
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip()) or METHODS
+    unknown = [m for m in chosen if m not in METHODS]
+    try:
+        if unknown:
+            raise LocusDataError(f"--methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        parsed = [None if b.strip() == "all" else int(b) for b in budgets.split(",")]
+        results = run_quality_benchmark(_store(root), encoder=encoder, budgets=parsed, seed=seed, methods=chosen,
+                                        holdout_models=holdout_models, log=console.print)
+    except (LocusDataError, ValueError) as exc:
+        _fail(exc)
+    table = Table(title=f"test split: {results['split']['test']} queries, {results['split']['test_cells']} cells")
+    for column in ("method", "budget", "routing", "hit@3", "correctness", "AUC", "seconds"):
+        table.add_column(column, justify="right")
+    for method in chosen:
+        for budget, r in results[method].items():
+            table.add_row(method, budget, f"{r['routing_acc']:.3f}", f"{r['hit3']:.3f}", f"{r['correctness_acc']:.3f}",
+                          f"{r['auc']:.3f}", f"{r['seconds']:.1f}")
+    console.print(table)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+
+
 @app.command()
 def quickstart(root: Root = "./locus-quickstart",
                max_epochs: Annotated[int, typer.Option(help="upper bound on training epochs")] = 30) -> None:

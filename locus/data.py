@@ -42,6 +42,11 @@ class EvaluationSet:
             scores.append(s[sel])
         return EvaluationSet(self.encoder, self.model_ids, self.query_ids, self.phi, index, scores)
 
+    def select_models(self, models: list[int] | np.ndarray) -> EvaluationSet:
+        """Keep only the models at the given positions (same query index)."""
+        return EvaluationSet(self.encoder, [self.model_ids[m] for m in models], self.query_ids, self.phi,
+                             [self.query_index[m] for m in models], [self.scores[m] for m in models])
+
     def subsample(self, budget: int, seed: int) -> EvaluationSet:
         """At most `budget` evaluations per model, drawn uniformly at random."""
         rng = np.random.default_rng(seed)
