@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,20 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _reports_errors(command: Callable) -> Callable:
+    """Bad input (data, config or flags) ends the command with a one-line message and exit code 2."""
+    from pydantic import ValidationError
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (LocusDataError, ValidationError) as exc:
+            _fail(exc)
+
+    return wrapper
+
+
 def _store(root: str):
     from locus.store import Store
 
@@ -36,19 +52,17 @@ def _store(root: str):
 
 
 @import_app.command("mmlu-pro")
+@_reports_errors
 def import_mmlu_pro(paths: Annotated[list[Path], typer.Argument(help="model_outputs_<MODEL>_5shots.zip files")],
                     root: Root = DEFAULT_ROOT) -> None:
     """Import the MMLU-Pro authors' published outputs (one zip per model)."""
     from locus.importers import read_mmlu_pro
 
-    try:
-        queries, evaluations = read_mmlu_pro(paths)
-        _write(_store(root), queries, evaluations)
-    except LocusDataError as exc:
-        _fail(exc)
+    _write(_store(root), *read_mmlu_pro(paths))
 
 
 @import_app.command("table")
+@_reports_errors
 def import_table(queries: Annotated[Path, typer.Option(help="CSV/JSONL/Parquet: query_id, text[, benchmark, answer]")],
                  evaluations: Annotated[Path, typer.Option(help="CSV/JSONL/Parquet: model_id, query_id, score")],
                  scorer: Annotated[str, typer.Option(help="scorer name recorded when the file has none")] = "imported",
@@ -56,21 +70,16 @@ def import_table(queries: Annotated[Path, typer.Option(help="CSV/JSONL/Parquet: 
     """Import queries and evaluations in generic long format (any harness)."""
     from locus.importers.table import read_evaluations_file, read_queries_file
 
-    try:
-        _write(_store(root), read_queries_file(queries), read_evaluations_file(evaluations, scorer=scorer))
-    except LocusDataError as exc:
-        _fail(exc)
+    _write(_store(root), read_queries_file(queries), read_evaluations_file(evaluations, scorer=scorer))
 
 
 @import_app.command("sample")
+@_reports_errors
 def import_sample(root: Root = DEFAULT_ROOT) -> None:
     """Import the bundled real sample (MMLU-Pro outputs of 29 LLMs; see locus/sample/NOTICE)."""
     from locus.sample import sample_tables
 
-    try:
-        _write(_store(root), *sample_tables())
-    except LocusDataError as exc:
-        _fail(exc)
+    _write(_store(root), *sample_tables())
 
 
 def _write(store, queries, evaluations) -> None:
@@ -82,19 +91,18 @@ def _write(store, queries, evaluations) -> None:
 
 
 @app.command()
+@_reports_errors
 def encode(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2",
            batch_size: Annotated[int, typer.Option(help="sentences per batch")] = 64) -> None:
     """Embed query texts with a sentence encoder; only queries not yet encoded are processed."""
     from locus.encoders import encode_store
 
-    try:
-        report = encode_store(_store(root), encoder, batch_size=batch_size, progress=True)
-    except LocusDataError as exc:
-        _fail(exc)
+    report = encode_store(_store(root), encoder, batch_size=batch_size, progress=True)
     console.print(f"{report.encoder}: encoded {report.encoded} new of {report.total} queries ({report.dim}-d)")
 
 
 @app.command()
+@_reports_errors
 def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2",
         budget: Annotated[int | None, typer.Option(help="training evaluations per model (default: all)")] = None,
         max_epochs: Annotated[int, typer.Option(help="upper bound on epochs")] = 30,
@@ -109,20 +117,15 @@ def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2",
         num_latents: Annotated[int, typer.Option(help="latents r per block")] = 64,
         depth: Annotated[int, typer.Option(help="latent-bottleneck blocks L")] = 2) -> None:
     """Train the LOCUS encoder and predictor on the store; save a checkpoint and report test quality."""
-    from pydantic import ValidationError
-
     from locus.training import TrainConfig
     from locus.training.run import fit_store
 
-    try:
-        config = TrainConfig(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
-                             patience=patience, monitor=monitor, seed=seed, split_seed=split_seed,
-                             max_minutes=max_minutes)
-        summary = fit_store(_store(root), encoder=encoder, train_config=config, scorer=scorer,
-                            model_overrides={"dim": dim, "num_latents": num_latents, "depth": depth},
-                            on_epoch=_print_epoch)
-    except (LocusDataError, ValidationError) as exc:
-        _fail(exc)
+    config = TrainConfig(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
+                         patience=patience, monitor=monitor, seed=seed, split_seed=split_seed,
+                         max_minutes=max_minutes)
+    summary = fit_store(_store(root), encoder=encoder, train_config=config, scorer=scorer,
+                        model_overrides={"dim": dim, "num_latents": num_latents, "depth": depth},
+                        on_epoch=_print_epoch)
     console.print(f"best epoch {summary.result.best_epoch} of {len(summary.result.history)} "
                   f"({summary.result.seconds:.0f} s); checkpoint [bold]{summary.version}[/]")
     _print_test(summary.test, summary.num_models, summary.num_queries)
@@ -147,6 +150,7 @@ def _print_test(test: dict[str, float], num_models: int, num_queries: int) -> No
 
 
 @app.command()
+@_reports_errors
 def embed(root: Root = DEFAULT_ROOT,
           version: Annotated[str, typer.Option(help="checkpoint version, or 'latest'")] = "latest",
           model: Annotated[str | None, typer.Option(help="embed only this model")] = None,
@@ -157,15 +161,11 @@ def embed(root: Root = DEFAULT_ROOT,
     from locus.embedding import embed_store
 
     store = _store(root)
-    try:
-        if evaluations is not None:
-            if model is None:
-                raise LocusDataError("--evaluations needs --model to name the model they belong to")
-            _store_model_evaluations(store, model, evaluations)
-        version, ids = embed_store(store, version, model_ids=[model] if model else None, scorer=scorer,
-                                   progress=True)
-    except LocusDataError as exc:
-        _fail(exc)
+    if evaluations is not None:
+        if model is None:
+            raise LocusDataError("--evaluations needs --model to name the model they belong to")
+        _store_model_evaluations(store, model, evaluations)
+    version, ids = embed_store(store, version, model_ids=[model] if model else None, scorer=scorer, progress=True)
     console.print(f"embedded {len(ids)} model(s) with checkpoint {version} into "
                   f"{store.path('model_embeddings')}")
 
@@ -188,6 +188,7 @@ def _store_model_evaluations(store, model: str, path: Path) -> None:
 
 
 @bench_app.command("speed")
+@_reports_errors
 def bench_speed(out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
                 repeats: Annotated[int, typer.Option(help="timed repetitions per case")] = 3) -> None:
     """Embedding throughput (models/s) against the FLOP count and the machine's matmul FLOP/s."""
@@ -197,6 +198,7 @@ def bench_speed(out: Annotated[Path | None, typer.Option(help="write the results
 
 
 @bench_app.command("quality")
+@_reports_errors
 def bench_quality(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2",
                   budgets: Annotated[str, typer.Option(help="training evaluations per model, comma-separated; "
                                                             "'all' for every training evaluation")] = "128,256,1024",
@@ -211,15 +213,14 @@ def bench_quality(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v
     from locus.bench.quality import METHODS, run_quality_benchmark
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip()) or METHODS
-    unknown = [m for m in chosen if m not in METHODS]
+    if unknown := [m for m in chosen if m not in METHODS]:
+        raise LocusDataError(f"--methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     try:
-        if unknown:
-            raise LocusDataError(f"--methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
         parsed = [None if b.strip() == "all" else int(b) for b in budgets.split(",")]
-        results = run_quality_benchmark(_store(root), encoder=encoder, budgets=parsed, seed=seed, methods=chosen,
-                                        holdout_models=holdout_models, log=console.print)
-    except (LocusDataError, ValueError) as exc:
-        _fail(exc)
+    except ValueError as exc:
+        raise LocusDataError(f"--budgets: expected whole numbers or 'all', got {budgets!r}") from exc
+    results = run_quality_benchmark(_store(root), encoder=encoder, budgets=parsed, seed=seed, methods=chosen,
+                                    holdout_models=holdout_models, log=console.print)
     table = Table(title=f"test split: {results['split']['test']} queries, {results['split']['test_cells']} cells")
     for column in ("method", "budget", "routing", "hit@3", "correctness", "AUC", "seconds"):
         table.add_column(column, justify="right")
@@ -234,6 +235,7 @@ def bench_quality(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v
 
 
 @app.command()
+@_reports_errors
 def quickstart(root: Root = "./locus-quickstart",
                max_epochs: Annotated[int, typer.Option(help="upper bound on training epochs")] = 30) -> None:
     """Import the bundled real sample, encode its queries, fit, embed, and print test quality."""
