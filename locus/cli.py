@@ -234,6 +234,68 @@ def bench_quality(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v
         out.write_text(json.dumps(results, indent=2))
 
 
+OutDir = Annotated[Path, typer.Option(help="folder for the JSON results and the PNG plot")]
+Version = Annotated[str, typer.Option(help="checkpoint version to embed with, or 'latest'")]
+Seed = Annotated[int, typer.Option(help="seed of the split, subsets and training")]
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError as exc:
+        raise LocusDataError(f"{flag}: expected comma-separated whole numbers, got {text!r}") from exc
+
+
+@bench_app.command("sample-efficiency")
+@_reports_errors
+def bench_sample_efficiency(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2",
+                            budgets: Annotated[str, typer.Option(help="evaluations per model")] =
+                            "32,64,128,256,512,1024,4096",
+                            seed: Seed = 0, out_dir: OutDir = Path("benchmarks/results")) -> None:
+    """Accuracy vs evaluations per model for LOCUS, matrix factorisation and IRT."""
+    from locus.bench.experiments import sample_efficiency
+
+    results = sample_efficiency(_store(root), out_dir, encoder=encoder, budgets=_ints(budgets, "--budgets"),
+                                seed=seed, log=console.print)
+    console.print({"factor_to_match_locus": results.get("factor_to_match_locus")})
+
+
+@bench_app.command("query-overlap")
+@_reports_errors
+def bench_query_overlap(root: Root = DEFAULT_ROOT, version: Version = "latest",
+                        size: Annotated[int, typer.Option(help="evaluations per embedding")] = 256,
+                        seed: Seed = 0, out_dir: OutDir = Path("benchmarks/results")) -> None:
+    """Correctness accuracy when embeddings come from query sets of varying overlap."""
+    from locus.bench.experiments import query_overlap
+
+    results = query_overlap(_store(root), out_dir, version=version, size=size, seed=seed, log=console.print)
+    console.print(f"correctness spread across overlaps: {results['correctness_spread']:.4f}")
+
+
+@bench_app.command("stability")
+@_reports_errors
+def bench_stability(root: Root = DEFAULT_ROOT, version: Version = "latest",
+                    sizes: Annotated[str, typer.Option(help="evaluations per embedding")] = "32,64,128,256,512,1024",
+                    seed: Seed = 0, out_dir: OutDir = Path("benchmarks/results")) -> None:
+    """Are two embeddings of a model from disjoint evaluations closer to each other than to others?"""
+    from locus.bench.experiments import stability
+
+    stability(_store(root), out_dir, version=version, sizes=tuple(_ints(sizes, "--sizes")), seed=seed,
+              log=console.print)
+
+
+@bench_app.command("latents")
+@_reports_errors
+def bench_latents(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2",
+                  counts: Annotated[str, typer.Option(help="numbers of latents r")] = "16,32,64,128",
+                  seed: Seed = 0, out_dir: OutDir = Path("benchmarks/results")) -> None:
+    """Routing accuracy and embedding time for each number of latents."""
+    from locus.bench.experiments import latent_count
+
+    latent_count(_store(root), out_dir, encoder=encoder, counts=tuple(_ints(counts, "--counts")), seed=seed,
+                 log=console.print)
+
+
 @app.command()
 @_reports_errors
 def quickstart(root: Root = "./locus-quickstart",

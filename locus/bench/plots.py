@@ -1,0 +1,31 @@
+"""Matplotlib figures for the benchmarks (headless Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def line_panels(path: Path, x: list[float], panels: dict[str, dict[str, list[float]]], *, xlabel: str,
+                title: str, logx: bool = False) -> Path:
+    """One panel per metric, one line per series: panels = {metric: {series: values}}."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, (metric, series) in zip(axes[0], panels.items(), strict=True):
+        for name, values in series.items():
+            ax.plot(x, values, marker="o", label=name)
+        if logx:
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

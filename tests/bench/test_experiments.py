@@ -1,0 +1,52 @@
+"""The paper's experiments run end to end on the sample slice and write JSON and PNG."""
+
+import json
+
+import pytest
+
+from locus.bench.experiments import evaluations_to_match, latent_count, query_overlap, sample_efficiency, stability
+from locus.encoders import DEFAULT_ENCODER
+from locus.training import TrainConfig
+from locus.training.run import fit_store
+
+TINY = TrainConfig(batch_models=8, max_context=64, target_size=32, steps_per_epoch=10, max_epochs=2, warmup_steps=5)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _outputs(out_dir, name):
+    assert (out_dir / f"{name}.png").read_bytes().startswith(PNG)
+    return json.loads((out_dir / f"{name}.json").read_text())
+
+
+def test_evaluations_to_match_interpolates_on_log_scale():
+    assert evaluations_to_match([32, 128], [0.6, 0.7], 0.65) == pytest.approx(64)
+    assert evaluations_to_match([32, 128], [0.6, 0.7], 0.55) == 32
+    assert evaluations_to_match([32, 128], [0.6, 0.7], 0.9) is None
+
+
+def test_sample_efficiency(encoded_store, tmp_path):
+    results = sample_efficiency(encoded_store, tmp_path, encoder=DEFAULT_ENCODER, budgets=[16, 64, 100_000],
+                                methods=("locus", "irt"), config=TINY, log=lambda _: None)
+    assert results["budgets"] == [16, 64]  # budgets beyond the data are dropped
+    assert _outputs(tmp_path, "sample_efficiency")["methods"].keys() == {"locus", "irt"}
+    assert set(results["factor_to_match_locus"]["irt"]) == {"16", "64"}
+
+
+def test_query_overlap_and_stability_from_a_checkpoint(encoded_store, tmp_path):
+    fit_store(encoded_store, encoder=DEFAULT_ENCODER, train_config=TINY, model_overrides={"dim": 32, "num_latents": 8})
+    overlap = query_overlap(encoded_store, tmp_path, size=64, fractions=(0.0, 1.0), log=lambda _: None)
+    assert [r["overlap"] for r in _outputs(tmp_path, "query_overlap")["rows"]] == [0.0, 1.0]
+    assert 0 <= overlap["correctness_spread"] < 0.2
+    stable = stability(encoded_store, tmp_path, sizes=(16, 128), log=lambda _: None)
+    rows = _outputs(tmp_path, "stability")["rows"]
+    assert [r["size"] for r in rows] == [16, 128]
+    assert all(0 <= r["fraction_stable"] <= 1 for r in stable["rows"])
+    # larger evaluation sets give closer repeat embeddings
+    assert rows[1]["mean_self_distance"] < rows[0]["mean_self_distance"]
+
+
+def test_latent_count(encoded_store, tmp_path):
+    results = latent_count(encoded_store, tmp_path, encoder=DEFAULT_ENCODER, counts=(4, 8), config=TINY,
+                           log=lambda _: None)
+    assert [r["num_latents"] for r in _outputs(tmp_path, "latent_count")["rows"]] == [4, 8]
+    assert all(r["embed_seconds"] > 0 and 0 < r["routing_acc"] <= 1 for r in results["rows"])
