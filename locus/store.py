@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -120,14 +121,18 @@ class Store:
         return sorted(unquote(d.split("=", 1)[1]) for d in self.listdir("evaluations") if d.startswith("model_id="))
 
     def read_evaluations(self, model_ids: Iterable[str] | None = None) -> pa.Table:
-        ids = self.model_ids() if model_ids is None else list(model_ids)
-        parts = []
-        for model_id in ids:
-            part = ("evaluations", self._model_dir(model_id), "data.parquet")
-            if not self.exists(*part):
-                raise LocusDataError(f"evaluations: no evaluations stored for model_id={model_id!r}")
-            parts.append(self.read_table(*part, schema=schemas.EVALUATIONS))
-        return pa.concat_tables(parts) if parts else schemas.EVALUATIONS.empty_table()
+        """Evaluations of all models (or those named), read in parallel from their partitions."""
+        if model_ids is None:
+            ids = self.model_ids()
+        else:
+            ids = list(model_ids)
+            for model_id in ids:
+                if not self.exists("evaluations", self._model_dir(model_id), "data.parquet"):
+                    raise LocusDataError(f"evaluations: no evaluations stored for model_id={model_id!r}")
+        if not ids:
+            return schemas.EVALUATIONS.empty_table()
+        paths = [self.path("evaluations", self._model_dir(m), "data.parquet") for m in ids]
+        return ds.dataset(paths, format="parquet", filesystem=self.fs, schema=schemas.EVALUATIONS).to_table()
 
     def write_evaluations(self, table: pa.Table, *, queries: pa.Table | None = None) -> int:
         """Upsert evaluations by (model_id, query_id, scorer), one partition per model.
@@ -139,8 +144,12 @@ class Store:
         validate_evaluations(table, query_ids.combine_chunks() if isinstance(query_ids, pa.ChunkedArray)
                              else query_ids)
         keys = ["model_id", "query_id", "scorer"]
-        for model_id in pc.unique(table.column("model_id")).to_pylist():
-            new = table.filter(pc.equal(table.column("model_id"), model_id))
+        table = table.sort_by([(k, "ascending") for k in keys])
+        counts = pc.value_counts(table.column("model_id"))  # in order of appearance: sorted
+        ends = np.cumsum(counts.field("counts").to_numpy())
+        for model_id, end, size in zip(counts.field("values").to_pylist(), ends, counts.field("counts").to_numpy(),
+                                       strict=True):
+            new = table.slice(int(end - size), int(size))
             part = ("evaluations", self._model_dir(model_id), "data.parquet")
             old = self.read_table(*part, schema=schemas.EVALUATIONS)
             if old.num_rows:

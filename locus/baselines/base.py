@@ -35,14 +35,16 @@ def observed_pairs(data: EvaluationSet) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def fit_pointwise(net: nn.Module, train: EvaluationSet, validation: tuple[np.ndarray, np.ndarray], *,
-                  seed: int, epochs: int = 60, batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 1e-4,
-                  patience: int = 5) -> nn.Module:
+                  seed: int, epochs: int = 60, batch_size: int = 1024, max_steps_per_epoch: int = 500,
+                  lr: float = 1e-3, weight_decay: float = 1e-4, patience: int = 5) -> nn.Module:
     """Minimise BCE of net(model index, query embedding) over observed pairs, keeping the epoch
-    with the lowest validation loss. `net(m, phi) -> logits`."""
+    with the lowest validation loss. `net(m, phi) -> logits`. Batches grow past `batch_size` when
+    an epoch would take more than `max_steps_per_epoch` steps (millions of evaluations)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     phi = torch.as_tensor(train.phi)
     m, q, y = (torch.as_tensor(a) for a in observed_pairs(train))
+    batch_size = max(batch_size, -(-len(y) // max_steps_per_epoch))
     val_q, val_scores = validation
     seen = ~np.isnan(val_scores)
     val_m, val_col = (torch.as_tensor(a) for a in np.nonzero(seen))

@@ -20,6 +20,17 @@ CASES = ((1000, 1024), (29, 9600))
 QUERY_POOL = 12032
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def matmul_flops_per_second(device: str, size: int = 2048, repeats: int = 10) -> float:
     """Float32 matmul throughput: the machine's practical ceiling for this workload."""
     a = torch.randn(size, size, device=device)
@@ -70,7 +81,7 @@ def run_speed_benchmark(*, out: Path | None = None, repeats: int = 3, device: st
     model = Locus(config or ModelConfig()).to(device).eval()
     phi = torch.randn(QUERY_POOL, model.config.query_dim, device=device)
     peak = matmul_flops_per_second(device)
-    results = {"device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
+    results = {"device": torch.cuda.get_device_name() if device == "cuda" else cpu_name(),
                "threads": torch.get_num_threads(), "matmul_flops_per_s": peak, "cases": []}
     for models, n in CASES:
         index, scores = _evaluation_sets(models, n)
