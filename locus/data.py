@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from locus.errors import LocusDataError
@@ -86,16 +87,22 @@ def load_evaluation_set(store: Store, encoder: str, *, model_ids: list[str] | No
     if not ids:
         raise LocusDataError(f"store {store.uri}: no query embeddings for encoder {encoder!r}; "
                              f"run `locus encode --encoder {encoder}`")
-    position = {q: i for i, q in enumerate(ids)}
-    qid = evaluations.column("query_id").to_pylist()
-    q = np.fromiter((position.get(x, -1) for x in qid), dtype=np.int64, count=len(qid))
+    # vectorised joins: query id -> embedding row, model id -> rank among the sorted model ids
+    qid = evaluations.column("query_id")
+    found = pc.index_in(qid, value_set=pa.array(ids, pa.string()))
+    q = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     if (q < 0).any():
-        missing = qid[int(np.flatnonzero(q < 0)[0])]
+        missing = qid[int(np.flatnonzero(q < 0)[0])].as_py()
         raise LocusDataError(f"query_id={missing!r} has evaluations but no {encoder!r} embedding; "
                              f"run `locus encode --encoder {encoder}` ({int((q < 0).sum())} evaluations affected)")
-    models = evaluations.column("model_id").to_numpy(zero_copy_only=False)
+    encoded = evaluations.column("model_id").combine_chunks().dictionary_encode()
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    order_names = np.argsort(names)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order_names] = np.arange(len(names))
+    model_ids_sorted = names[order_names]
+    m = rank[encoded.indices.to_numpy(zero_copy_only=False)]
     scores = evaluations.column("score").to_numpy(zero_copy_only=False).astype(np.float32)
-    model_ids_sorted, m = np.unique(models, return_inverse=True)
     order = np.lexsort((q, m))
     m, q, scores = m[order], q[order], scores[order]
     dup = (np.diff(m) == 0) & (np.diff(q) == 0)

@@ -28,6 +28,28 @@ class Router(ABC):
         """p(correct) [models, len(queries)] for query positions into train.query_ids."""
 
 
+class PointwiseRouter(Router):
+    """A router whose network scores (model index, query embedding) pairs, trained by fit_pointwise."""
+
+    def __init__(self, *, seed: int = 0, epochs: int = 60) -> None:
+        super().__init__(seed=seed)
+        self.epochs = epochs
+
+    @abstractmethod
+    def build(self, num_models: int, query_dim: int) -> nn.Module:
+        """The untrained network: net(model index, query embedding) -> logits."""
+
+    def fit(self, train: EvaluationSet, validation: tuple[np.ndarray, np.ndarray]) -> PointwiseRouter:
+        torch.manual_seed(self.seed)
+        self.train = train
+        net = self.build(len(train.model_ids), train.phi.shape[1])
+        self.net = fit_pointwise(net, train, validation, seed=self.seed, epochs=self.epochs)
+        return self
+
+    def predict(self, queries: np.ndarray) -> np.ndarray:
+        return predict_pointwise(self.net, len(self.train.model_ids), self.train.phi[queries])
+
+
 def observed_pairs(data: EvaluationSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flatten ragged evaluations to (model index, query position, score) arrays."""
     models = np.concatenate([np.full(len(i), m) for m, i in enumerate(data.query_index)])

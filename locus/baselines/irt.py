@@ -3,13 +3,11 @@ p(m correct on q) = sigmoid(a(q) * (theta_m - b(q))), a(q) > 0, one ability thet
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from locus.baselines.base import Router, fit_pointwise, predict_pointwise
-from locus.data import EvaluationSet
+from locus.baselines.base import PointwiseRouter
 
 
 class _IRT(nn.Module):
@@ -24,17 +22,10 @@ class _IRT(nn.Module):
         return F.softplus(raw_a) * (self.ability(m).squeeze(-1) - b)
 
 
-class IRTRouter(Router):
+class IRTRouter(PointwiseRouter):
     def __init__(self, *, seed: int = 0, hidden: int = 128, epochs: int = 60) -> None:
-        super().__init__(seed=seed)
-        self.hidden, self.epochs = hidden, epochs
+        super().__init__(seed=seed, epochs=epochs)
+        self.hidden = hidden
 
-    def fit(self, train: EvaluationSet, validation: tuple[np.ndarray, np.ndarray]) -> IRTRouter:
-        torch.manual_seed(self.seed)
-        self.train = train
-        self.net = fit_pointwise(_IRT(len(train.model_ids), train.phi.shape[1], self.hidden), train, validation,
-                                 seed=self.seed, epochs=self.epochs)
-        return self
-
-    def predict(self, queries: np.ndarray) -> np.ndarray:
-        return predict_pointwise(self.net, len(self.train.model_ids), self.train.phi[queries])
+    def build(self, num_models: int, query_dim: int) -> nn.Module:
+        return _IRT(num_models, query_dim, self.hidden)

@@ -3,12 +3,10 @@ and a linear classifier on their elementwise product."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from locus.baselines.base import Router, fit_pointwise, predict_pointwise
-from locus.data import EvaluationSet
+from locus.baselines.base import PointwiseRouter
 
 
 class _MF(nn.Module):
@@ -22,17 +20,10 @@ class _MF(nn.Module):
         return self.classifier(self.models(m) * self.queries(phi)).squeeze(-1)
 
 
-class MatrixFactorisationRouter(Router):
+class MatrixFactorisationRouter(PointwiseRouter):
     def __init__(self, *, seed: int = 0, dim: int = 128, epochs: int = 60) -> None:
-        super().__init__(seed=seed)
-        self.dim, self.epochs = dim, epochs
+        super().__init__(seed=seed, epochs=epochs)
+        self.dim = dim
 
-    def fit(self, train: EvaluationSet, validation: tuple[np.ndarray, np.ndarray]) -> MatrixFactorisationRouter:
-        torch.manual_seed(self.seed)
-        self.train = train
-        self.net = fit_pointwise(_MF(len(train.model_ids), train.phi.shape[1], self.dim), train, validation,
-                                 seed=self.seed, epochs=self.epochs)
-        return self
-
-    def predict(self, queries: np.ndarray) -> np.ndarray:
-        return predict_pointwise(self.net, len(self.train.model_ids), self.train.phi[queries])
+    def build(self, num_models: int, query_dim: int) -> nn.Module:
+        return _MF(num_models, query_dim, self.dim)
