@@ -40,6 +40,20 @@ def encoder_slug(encoder: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder.rstrip("/").split("/")[-1] or encoder)
 
 
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's own filesystems (file, s3, gs, hdfs, ...), else any fsspec protocol through a bridge."""
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except pa.ArrowInvalid:
+        import fsspec
+
+        try:
+            fs, path = fsspec.core.url_to_fs(uri)
+        except (ValueError, ImportError) as exc:
+            raise LocusDataError(f"--root {uri!r}: no filesystem for this URI ({exc})") from exc
+        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
 def _without(existing: pa.Table, new: pa.Table, key: str) -> pa.Table:
     """Rows of `existing` whose `key` does not occur in `new` (the part an upsert keeps)."""
     replaced = pc.is_in(existing.column(key), value_set=new.column(key).combine_chunks())
@@ -52,7 +66,7 @@ class Store:
     def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
         self.uri = str(root)
         if "://" in self.uri:
-            self.fs, self.base = pafs.FileSystem.from_uri(self.uri)
+            self.fs, self.base = _filesystem(self.uri)
         else:
             self.fs, self.base = pafs.LocalFileSystem(), str(Path(self.uri).expanduser().resolve())
         self.base = self.base.rstrip("/")

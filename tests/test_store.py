@@ -57,6 +57,15 @@ def test_uri_root_works_like_a_path(tmp_path):
     assert Store(tmp_path / "uri-store").read_queries().num_rows == 1
 
 
+def test_fsspec_only_protocol_works_through_the_bridge():
+    store = Store("memory://locus-test/store")
+    store.write_queries(_queries(["a", "b"]))
+    store.write_evaluations(_evals([("m", "a", 1.0)]))
+    assert Store("memory://locus-test/store").read_evaluations().num_rows == 1
+    with pytest.raises(LocusDataError, match="no filesystem"):
+        Store("nosuchprotocol://bucket/x")
+
+
 def test_query_embeddings_append_and_reject_wrong_dimension(store):
     store.append_query_embeddings("enc", ["a", "b"], np.ones((2, 4), np.float32))
     store.append_query_embeddings("enc", ["c"], np.zeros((1, 4), np.float32))

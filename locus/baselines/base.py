@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from locus.data import EvaluationSet
+from locus.metrics import log_loss
 
 
 class Router(ABC):
@@ -82,7 +83,7 @@ def fit_pointwise(net: nn.Module, train: EvaluationSet, validation: tuple[np.nda
             optimizer.step()
         net.eval()
         with torch.no_grad():
-            val_loss = F.binary_cross_entropy_with_logits(net(val_m, val_phi), val_y).item()
+            val_loss = log_loss(torch.sigmoid(net(val_m, val_phi)).numpy(), val_y.numpy())
         if val_loss < best - 1e-5:
             best, best_state, stale = val_loss, copy.deepcopy(net.state_dict()), 0
         else:
