@@ -33,7 +33,9 @@ def load_encoder(name: str, device: str | None = None):
     if name == DEFAULT_ENCODER:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # its per-tensor "Loading weights" bar is noise; encoding has ours
     return SentenceTransformer(resolve_encoder(name), device=device)
 
 
