@@ -49,6 +49,21 @@ def save_checkpoint(store: Store, model: Locus, *, encoder: str, train_config: d
     return version
 
 
+def list_checkpoints(store: Store) -> list[dict[str, Any]]:
+    """Metadata of every registered version, oldest first; an unreadable one says why under 'error'."""
+    latest = store.read_bytes("checkpoints", LATEST).decode().strip() if store.exists("checkpoints", LATEST) else None
+    entries = []
+    for version in store.listdir("checkpoints"):
+        if version == LATEST:
+            continue
+        try:
+            meta = json.loads(store.read_bytes("checkpoints", version, "checkpoint.json"))
+        except (OSError, ValueError) as exc:
+            meta = {"version": version, "created_at": "", "error": f"unreadable: {exc}"}
+        entries.append(meta | {"latest": version == latest})
+    return sorted(entries, key=lambda e: (e["created_at"], e["version"]))
+
+
 def resolve_version(store: Store, version: str = "latest") -> str:
     if version != "latest":
         return version

@@ -71,8 +71,10 @@ class EvaluationSet:
 
 
 def load_evaluation_set(store: Store, encoder: str, *, model_ids: list[str] | None = None,
-                        scorer: str | None = None) -> EvaluationSet:
-    """Join the store's evaluations with `encoder`'s query embeddings.
+                        scorer: str | None = None,
+                        queries: tuple[list[str], np.ndarray] | None = None) -> EvaluationSet:
+    """Join the store's evaluations with `encoder`'s query embeddings (read from the store, or
+    `queries` = (ids, vectors) already read, when loading many shards).
 
     Fails with a clear message when there are no evaluations, when queries lack embeddings,
     or when a (model, query) pair has several scores and no `scorer` picks one.
@@ -83,7 +85,7 @@ def load_evaluation_set(store: Store, encoder: str, *, model_ids: list[str] | No
     if evaluations.num_rows == 0:
         raise LocusDataError(f"store {store.uri}: no evaluations" + (f" with scorer={scorer!r}" if scorer else "")
                              + "; import some with `locus import`")
-    ids, phi = store.read_query_embeddings(encoder)
+    ids, phi = queries if queries is not None else store.read_query_embeddings(encoder)
     if not ids:
         raise LocusDataError(f"store {store.uri}: no query embeddings for encoder {encoder!r}; "
                              f"run `locus encode --encoder {encoder}`")

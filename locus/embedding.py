@@ -64,11 +64,13 @@ def embed_models(model: Locus, phi: np.ndarray | torch.Tensor, index: list[np.nd
 
 
 @torch.no_grad()
-def predict_matrix(model: Locus, z: np.ndarray, phi: np.ndarray) -> np.ndarray:
+def predict_matrix(model: Locus, z: np.ndarray, phi: np.ndarray | torch.Tensor) -> np.ndarray:
     """p(correct) for every (model, query): z [M, d], phi [Q, query_dim] -> [M, Q]."""
     model.eval()
-    logits = model.logits_matrix(torch.as_tensor(z), torch.as_tensor(phi, dtype=torch.float32))
-    return torch.sigmoid(logits).numpy()
+    device = next(model.parameters()).device
+    logits = model.logits_matrix(torch.as_tensor(z, device=device),
+                                 torch.as_tensor(phi, dtype=torch.float32, device=device))
+    return torch.sigmoid(logits).cpu().numpy()
 
 
 def embed_store(store, version: str = "latest", *, model_ids: list[str] | None = None,

@@ -80,6 +80,13 @@ class Locus(nn.Module):
         z = z.unsqueeze(1).expand_as(u)
         return self.predictor(torch.cat([z, u, z * u], dim=-1)).squeeze(-1)
 
+    def forward(self, context_phi: torch.Tensor, context_scores: torch.Tensor, context_mask: torch.Tensor,
+                target_phi: torch.Tensor) -> torch.Tensor:
+        """One training episode: embed each model from its context, predict its targets -> logits [B, T].
+
+        The whole episode goes through forward so that DistributedDataParallel sees it."""
+        return self.logits(self.embed(context_phi, context_scores, context_mask), target_phi)
+
     def logits_matrix(self, z: torch.Tensor, phi: torch.Tensor, *, chunk: int = 4096) -> torch.Tensor:
         """Logits for every (model, query) pair: z [M, d], phi [Q, query_dim] -> [M, Q]."""
         out = []

@@ -1,7 +1,11 @@
-"""The one training loop (used by `locus fit`; the Ray Train job wraps the same Trainer).
+"""The one training loop, used by `locus fit` in one process and by each Ray Train worker.
 
-Validation embeds every model from its training evaluations only and scores predictions on
-validation queries with `locus.metrics`; the best epoch by `monitor` is kept.
+Each worker holds a shard of the models (one process: all of them), draws its own episodes,
+and lets DistributedDataParallel average the gradients. Validation embeds every model from its
+training evaluations only and scores predictions on validation queries with `locus.metrics`,
+gathered over the shards so every worker sees the same numbers; the best epoch by `monitor`
+is kept. Random draws are seeded per (seed, rank, epoch), so a run resumed from its
+`state_dict` after epoch k continues exactly as if it had not stopped.
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from locus.data import EvaluationSet, QuerySplit
 from locus.embedding import embed_models, predict_matrix
-from locus.metrics import quality_report
+from locus.metrics import quality_report, single_best_accuracy
 from locus.model import Locus, ModelConfig
+from locus.training.collective import Collective, SingleProcess
 from locus.training.config import TrainConfig
 from locus.training.sampler import Episode, EpisodeSampler
 
@@ -35,37 +42,53 @@ class FitResult:
     seconds: float = 0.0
 
 
-class Trainer:
-    """Owns the model, optimiser, sampler and the train/validation views of the data."""
+def _epoch_seed(*key: int) -> int:
+    return int(np.random.SeedSequence(list(key)).generate_state(1)[0])
 
-    def __init__(self, data: EvaluationSet, split: QuerySplit, model_config: ModelConfig,
-                 config: TrainConfig) -> None:
+
+class Trainer:
+    """Owns the model, optimiser, sampler, the train/validation views of the data and the
+    early-stopping state (all of it restorable through `state_dict`)."""
+
+    def __init__(self, data: EvaluationSet, split: QuerySplit, model_config: ModelConfig, config: TrainConfig,
+                 *, collective: Collective | None = None, device: torch.device | str = "cpu",
+                 prepare_model: Callable[[nn.Module], nn.Module] | None = None) -> None:
         torch.manual_seed(config.seed)
-        self.config = config
-        self.split = split
+        self.config, self.split, self.data = config, split, data
+        self.collective = collective or SingleProcess()
+        self.device = torch.device(device)
         train = data.restrict(split.train)
         self.train_data = train.subsample(config.budget, config.seed) if config.budget else train
-        self.validation_scores = data.dense(split.validation)
-        self.phi = torch.as_tensor(data.phi, dtype=torch.float32)
-        self.model = Locus(model_config)
+        self.model_ids = self.collective.gather_list(data.model_ids)
+        self.validation_scores = self.gather_dense(split.validation)
+        self.phi = torch.as_tensor(data.phi, dtype=torch.float32, device=self.device)
+        self.model = Locus(model_config).to(self.device)
+        # Ray Train's prepare_model wraps it in DistributedDataParallel; one process trains it as is
+        self.network = prepare_model(self.model) if prepare_model else self.model
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         warmup = max(1, config.warmup_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warmup))
-        self.sampler = EpisodeSampler(self.train_data, batch_models=config.batch_models,
-                                      min_context=config.min_context, max_context=config.max_context,
-                                      target_size=config.target_size, seed=config.seed)
+        share = math.ceil(config.batch_models / self.collective.world_size)  # the global batch, split over workers
+        self.sampler = EpisodeSampler(self.train_data, batch_models=share, min_context=config.min_context,
+                                      max_context=config.max_context, target_size=config.target_size,
+                                      seed=config.seed)
+        self.epoch, self.elapsed, self.stale = 0, 0.0, 0
+        self.best_value: float | None = None
+        self.best_epoch, self.best_metrics = 0, {}
+        self.best_state = copy.deepcopy(self.model.state_dict())
+        self.history: list[dict[str, float]] = []
 
+    # -- one step ------------------------------------------------------------------------
     def loss(self, episode: Episode) -> torch.Tensor:
         """BCE of the predictions for the target evaluations given the context embedding."""
-        model = self.model
-        projected = model.project_queries(self.phi[episode.context_index])
-        z = model.embed_projected(projected, episode.context_scores, episode.context_mask)
-        logits = model.logits(z, self.phi[episode.target_index])
-        losses = F.binary_cross_entropy_with_logits(logits, episode.target_scores, reduction="none")
-        return (losses * episode.target_mask).sum() / episode.target_mask.sum()
+        ep = {k: v.to(self.device) for k, v in vars(episode).items()}
+        logits = self.network(self.phi[ep["context_index"]], ep["context_scores"], ep["context_mask"],
+                              self.phi[ep["target_index"]])
+        losses = F.binary_cross_entropy_with_logits(logits, ep["target_scores"], reduction="none")
+        return (losses * ep["target_mask"]).sum() / ep["target_mask"].sum()
 
     def step(self) -> float:
-        self.model.train()
+        self.network.train()
         loss = self.loss(self.sampler.sample())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -74,46 +97,87 @@ class Trainer:
         self.scheduler.step()
         return loss.item()
 
+    # -- evaluation ----------------------------------------------------------------------
+    def gather_dense(self, queries: np.ndarray) -> np.ndarray:
+        """Score matrix [all models, queries] (NaN where not evaluated), gathered over the shards."""
+        return self.collective.gather_rows(self.data.dense(queries))
+
     def embed_train(self) -> np.ndarray:
-        """Embeddings of every model from its training evaluations."""
+        """Embeddings of this worker's models from their training evaluations."""
         return embed_models(self.model, self.phi, self.train_data.query_index, self.train_data.scores)
 
+    def predict(self, queries: np.ndarray) -> np.ndarray:
+        """p(correct) of every model (all shards) on the query positions -> [all models, queries]."""
+        local = predict_matrix(self.model, self.embed_train(), self.phi[queries])
+        return self.collective.gather_rows(local)
+
     def evaluate(self, queries: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-        """Quality of predictions on `queries` (positions) against the dense `scores` matrix."""
-        probs = predict_matrix(self.model, self.embed_train(), self.phi[queries].numpy())
-        report = quality_report(probs, scores)
+        """Quality of predictions on `queries` (positions) against the dense `scores` of all models."""
+        report = quality_report(self.predict(queries), scores)
         report["val_loss"] = report["log_loss"]
         return report
 
+    def test_report(self) -> dict[str, float]:
+        """Test-split quality, with the single best model (by mean training score) for reference."""
+        test_scores = self.gather_dense(self.split.test)
+        report = self.evaluate(self.split.test, test_scores)
+        train = self.data.restrict(self.split.train)
+        means = np.array([s.mean() if len(s) else np.nan for s in train.scores], dtype=np.float64)
+        report["single_best"] = single_best_accuracy(self.collective.gather_rows(means)[:, None], test_scores)
+        return report
+
+    # -- early stopping and resumable state -------------------------------------------------
     def improved(self, value: float, best: float | None) -> bool:
         if best is None or math.isnan(best):
             return True
         return value > best if self.config.higher_is_better else value < best
 
-    def fit(self, on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
-        """Train with early stopping on the monitored validation metric; returns the best weights."""
+    @property
+    def finished(self) -> bool:
         cfg = self.config
+        out_of_time = cfg.max_minutes is not None and self.elapsed > 60 * cfg.max_minutes
+        return self.epoch >= cfg.max_epochs or self.stale >= cfg.patience or out_of_time
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train one epoch, validate, and update the best-so-far state; returns the epoch's metrics."""
+        self.epoch += 1
         start = time.perf_counter()
-        best_value: float | None = None
-        best_state, best_epoch, best_metrics = copy.deepcopy(self.model.state_dict()), 0, {}
-        history: list[dict[str, float]] = []
-        stale = 0
-        for epoch in range(1, cfg.max_epochs + 1):
-            losses = [self.step() for _ in range(cfg.steps_per_epoch)]
-            metrics = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                       **self.evaluate(self.split.validation, self.validation_scores),
-                       "seconds": time.perf_counter() - start}
-            history.append(metrics)
-            if self.improved(metrics[cfg.monitor], best_value):
-                best_value, best_epoch, best_metrics = metrics[cfg.monitor], epoch, metrics
-                best_state = copy.deepcopy(self.model.state_dict())
-                stale = 0
-            else:
-                stale += 1
+        seed = _epoch_seed(self.config.seed, self.collective.rank, self.epoch)
+        self.sampler.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)  # dropout
+        losses = [self.step() for _ in range(self.config.steps_per_epoch)]
+        metrics = {"epoch": self.epoch, "train_loss": float(np.mean(losses)),
+                   **self.evaluate(self.split.validation, self.validation_scores)}
+        self.elapsed += time.perf_counter() - start
+        metrics["seconds"] = self.elapsed
+        self.history.append(metrics)
+        if self.improved(metrics[self.config.monitor], self.best_value):
+            self.best_value, self.best_epoch, self.best_metrics = metrics[self.config.monitor], self.epoch, metrics
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.stale = 0
+        else:
+            self.stale += 1
+        return metrics
+
+    def fit(self, on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+        """Train (from epoch 1, or from a restored state) until early stopping; returns the best weights."""
+        while not self.finished:
+            metrics = self.run_epoch()
             if on_epoch is not None:
                 on_epoch(metrics)
-            out_of_time = cfg.max_minutes is not None and metrics["seconds"] > 60 * cfg.max_minutes
-            if stale >= cfg.patience or out_of_time:
-                break
-        self.model.load_state_dict(best_state)
-        return FitResult(self.model, best_epoch, best_metrics, history, time.perf_counter() - start)
+        self.model.load_state_dict(self.best_state)
+        return FitResult(self.model, self.best_epoch, self.best_metrics, list(self.history), self.elapsed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue after the current epoch: weights, optimiser, schedule, best."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
+                "stale": self.stale, "best_value": self.best_value, "best_epoch": self.best_epoch,
+                "best_metrics": self.best_metrics, "best_state": self.best_state, "history": self.history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        for key in ("epoch", "elapsed", "stale", "best_value", "best_epoch", "best_metrics", "best_state", "history"):
+            setattr(self, key, state[key])

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from locus.checkpoint import save_checkpoint
 from locus.data import load_evaluation_set, split_queries
-from locus.metrics import single_best_accuracy
 from locus.model import ModelConfig
 from locus.store import Store
 from locus.training.config import TrainConfig
@@ -23,6 +22,18 @@ class FitSummary:
     num_queries: int
 
 
+def run_snapshot(trainer: Trainer, config: TrainConfig, scorer: str | None) -> dict:
+    """Which data a run saw: its models, training evaluations, queries, split and scorer."""
+    n_train = sum(trainer.collective.gather_list([trainer.train_data.num_evaluations]))
+    return {"models": trainer.model_ids, "n_train_evaluations": int(n_train),
+            "n_queries": len(trainer.data.query_ids), "split_seed": config.split_seed, "scorer": scorer}
+
+
+def run_metrics(result: FitResult, test: dict[str, float]) -> dict:
+    return {"best_epoch": result.best_epoch, "validation": result.best_metrics, "test": test,
+            "history": result.history, "seconds": result.seconds}
+
+
 def fit_store(store: Store, *, encoder: str, train_config: TrainConfig, model_overrides: dict | None = None,
               scorer: str | None = None, on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitSummary:
     """Load, split by query, train with early stopping, score the test split, save a checkpoint."""
@@ -31,13 +42,7 @@ def fit_store(store: Store, *, encoder: str, train_config: TrainConfig, model_ov
     model_config = ModelConfig(query_dim=data.phi.shape[1], **(model_overrides or {}))
     trainer = Trainer(data, split, model_config, train_config)
     result = trainer.fit(on_epoch)
-    test_scores = data.dense(split.test)
-    test = trainer.evaluate(split.test, test_scores)
-    test["single_best"] = single_best_accuracy(data.dense(split.train), test_scores)
-    snapshot = {"models": data.model_ids, "n_train_evaluations": trainer.train_data.num_evaluations,
-                "n_queries": len(data.query_ids), "split_seed": train_config.split_seed, "scorer": scorer}
-    metrics = {"best_epoch": result.best_epoch, "validation": result.best_metrics, "test": test,
-               "history": result.history, "seconds": result.seconds}
+    test = trainer.test_report()
     version = save_checkpoint(store, result.model, encoder=encoder, train_config=train_config.model_dump(),
-                              snapshot=snapshot, metrics=metrics)
+                              snapshot=run_snapshot(trainer, train_config, scorer), metrics=run_metrics(result, test))
     return FitSummary(version, result, test, len(data.model_ids), len(data.query_ids))

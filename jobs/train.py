@@ -1,0 +1,180 @@
+"""Distributed training with Ray Train: the core `Trainer` on every worker, each holding a shard
+of the models read from the store itself, DDP averaging the gradients (gloo on CPU, nccl on GPU).
+
+Every epoch reports the validation metrics with a checkpoint of the full training state, so a
+lost worker resumes from the last epoch (FailureConfig); the best weights are registered as a
+version in the store's checkpoint registry when the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from locus.checkpoint import new_version, save_checkpoint
+from locus.data import load_evaluation_set, split_queries
+from locus.encoders import DEFAULT_ENCODER
+from locus.errors import LocusDataError
+from locus.model import ModelConfig
+from locus.store import Store, encoder_slug
+from locus.training import TrainConfig, Trainer
+from locus.training.collective import current as current_collective
+from locus.training.run import run_metrics, run_snapshot
+
+STATE_FILE = "state.pt"
+
+
+class ScalingSpec(BaseModel):
+    """Ray Train workers and what each one holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(2, ge=1, description="training workers (one DDP process each)")
+    gpu: bool = Field(False, description="one GPU per worker (nccl); otherwise CPU (gloo)")
+    cpus_per_worker: float = Field(1.0, gt=0)
+
+
+class TrainJobConfig(BaseModel):
+    """A `locus train` run: data, model, optimisation, scale and fault tolerance (YAML or flags)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    root: str = Field(description="storage root holding the tables; runs go to <root>/runs")
+    encoder: str = DEFAULT_ENCODER
+    scorer: str | None = None
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    model: dict[str, int | float] = Field(default_factory=dict, description="ModelConfig overrides (dim, ...)")
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+    max_failures: int = Field(2, ge=-1, description="worker-group restarts from the last checkpoint (-1: no limit)")
+    keep_checkpoints: int = Field(3, ge=1, description="Ray Train checkpoints kept, best by the monitored metric")
+    name: str | None = Field(None, description="run name under <root>/runs (default: the version id)")
+
+    @classmethod
+    def from_yaml(cls, path: Path, **overrides: Any) -> TrainJobConfig:
+        """Load a YAML file; non-None `overrides` (flat keys of the top level) win over it."""
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise LocusDataError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(data)
+
+
+@dataclass
+class TrainJobResult:
+    version: str
+    metrics: dict[str, Any]
+    snapshot: dict[str, Any]
+    run_path: str
+
+
+def preflight(job: TrainJobConfig) -> list[str]:
+    """Checks that need no worker: evaluations, query embeddings, a writable run location.
+    Returns the models to shard over the workers."""
+    store = Store(job.root)
+    models = store.model_ids()
+    if not models:
+        raise LocusDataError(f"store {store.uri}: no evaluations to train on; import some with `locus import`")
+    if encoder_slug(job.encoder) not in store.query_encoders():
+        raise LocusDataError(f"store {store.uri}: no query embeddings for encoder {job.encoder!r}; "
+                             f"run `locus encode --encoder {job.encoder}` first")
+    if len(models) < job.scaling.workers:
+        raise LocusDataError(f"{len(models)} models cannot be sharded over {job.scaling.workers} workers; "
+                             f"use --workers {len(models)} or fewer")
+    try:
+        store.write_bytes(b"ok", "runs", ".writable")
+    except OSError as exc:
+        raise LocusDataError(f"storage root {store.uri}: cannot write runs under {store.path('runs')}: {exc}") from exc
+    return models
+
+
+def _maybe_fail(epoch: int, rank: int, world_size: int) -> None:
+    """Test-only fault injection: the last worker dies once after epoch LOCUS_FAIL_AFTER_EPOCH
+    (LOCUS_FAIL_MARKER records that it did, so the resumed run carries on)."""
+    after, marker = os.environ.get("LOCUS_FAIL_AFTER_EPOCH"), os.environ.get("LOCUS_FAIL_MARKER")
+    if after and marker and int(after) == epoch and rank == world_size - 1 and not Path(marker).exists():
+        Path(marker).write_text(f"worker {rank} killed after epoch {epoch}\n")
+        os._exit(1)
+
+
+def train_worker(loop_config: dict[str, Any]) -> None:
+    """Runs on every Ray Train worker: read this worker's shard, train, checkpoint, register."""
+    import ray.train
+    import ray.train.torch
+
+    job = TrainJobConfig.model_validate(loop_config["job"])
+    context = ray.train.get_context()
+    rank, world_size = context.get_world_rank(), context.get_world_size()
+    store = Store(job.root)
+    shard = loop_config["models"][rank::world_size]
+    data = load_evaluation_set(store, job.encoder, model_ids=shard, scorer=job.scorer)
+    split = split_queries(data.query_ids, job.train.split_seed)
+    trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **job.model), job.train,
+                      collective=current_collective(), device=ray.train.torch.get_device(),
+                      prepare_model=ray.train.torch.prepare_model)
+    restored = ray.train.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as folder:
+            trainer.load_state_dict(torch.load(Path(folder) / STATE_FILE, weights_only=False))
+        if rank == 0:
+            print(f"locus: resumed after epoch {trainer.epoch}", flush=True)
+
+    def report(metrics: dict[str, float]) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = None
+            if rank == 0:
+                torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
+                checkpoint = ray.train.Checkpoint.from_directory(folder)
+            ray.train.report(metrics, checkpoint=checkpoint)
+        if rank == 0:
+            print(f"locus: epoch {metrics['epoch']} train_loss {metrics['train_loss']:.4f} "
+                  f"val_loss {metrics['val_loss']:.4f} val routing {metrics['routing_acc']:.3f} "
+                  f"val correctness {metrics['correctness_acc']:.3f} [{metrics['seconds']:.0f} s]", flush=True)
+        _maybe_fail(int(metrics["epoch"]), rank, world_size)
+
+    result = trainer.fit(report)
+    test = trainer.test_report()
+    snapshot = run_snapshot(trainer, job.train, job.scorer)
+    if rank == 0:
+        metrics = run_metrics(result, test) | {"workers": world_size, "run": loop_config["run_path"]}
+        save_checkpoint(store, result.model, encoder=job.encoder, train_config=job.train.model_dump(),
+                        snapshot=snapshot, metrics=metrics, version=loop_config["version"])
+
+
+def run_training(job: TrainJobConfig, *, address: str | None = None) -> TrainJobResult:
+    """Train on a local Ray cluster (started here) or the one at `address`; returns the registered version."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from jobs.ray_session import ray_session
+    from locus.checkpoint import load_checkpoint
+
+    models = preflight(job)
+    store = Store(job.root)
+    version = new_version()
+    name = job.name or version
+    local = "://" not in store.uri
+    run_config = ray.train.RunConfig(
+        name=name, storage_path=store.path("runs"), storage_filesystem=None if local else store.fs,
+        checkpoint_config=ray.train.CheckpointConfig(
+            num_to_keep=job.keep_checkpoints, checkpoint_score_attribute=job.train.monitor,
+            checkpoint_score_order="max" if job.train.higher_is_better else "min"),
+        failure_config=ray.train.FailureConfig(max_failures=job.max_failures))
+    scaling = ray.train.ScalingConfig(num_workers=job.scaling.workers, use_gpu=job.scaling.gpu,
+                                      resources_per_worker={"CPU": job.scaling.cpus_per_worker})
+    loop_config = {"job": job.model_dump(), "models": models, "version": version,
+                   "run_path": store.path("runs", name)}
+    with ray_session(address, num_cpus=max(2, int(job.scaling.workers * job.scaling.cpus_per_worker))):
+        trainer = TorchTrainer(train_worker, train_loop_config=loop_config, scaling_config=scaling,
+                               run_config=run_config,
+                               torch_config=TorchConfig(backend="nccl" if job.scaling.gpu else "gloo"))
+        trainer.fit()
+    registered = load_checkpoint(store, version)
+    return TrainJobResult(version=version, metrics=registered.meta["metrics"], snapshot=registered.meta["snapshot"],
+                          run_path=store.path("runs", name))

@@ -1,0 +1,25 @@
+"""The `locus` command line, assembled from one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from locus.cli.bench import bench_app
+from locus.cli.data import encode, import_app
+from locus.cli.jobs import job_app
+from locus.cli.quickstart import quickstart
+from locus.cli.training import embed, fit, runs, train
+
+app = typer.Typer(help="LOCUS: learn embeddings of LLMs from their evaluations; compare, select and route.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(import_app, name="import")
+app.command()(encode)
+app.command()(fit)
+app.command()(train)
+app.command()(runs)
+app.command()(embed)
+app.add_typer(bench_app, name="bench")
+app.add_typer(job_app, name="job")
+app.command()(quickstart)
+
+__all__ = ["app"]

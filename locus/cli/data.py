@@ -1,0 +1,63 @@
+"""Getting data in: `locus import ...` and `locus encode`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from locus.cli.common import DEFAULT_ENCODER, DEFAULT_ROOT, Encoder, Root, console, open_store, reports_errors
+
+import_app = typer.Typer(help="Bring evaluation results into the store.", no_args_is_help=True)
+
+
+@import_app.command("mmlu-pro")
+@reports_errors
+def import_mmlu_pro(paths: Annotated[list[Path], typer.Argument(help="model_outputs_<MODEL>_5shots.zip files")],
+                    root: Root = DEFAULT_ROOT) -> None:
+    """Import the MMLU-Pro authors' published outputs (one zip per model)."""
+    from locus.importers import read_mmlu_pro
+
+    _write(open_store(root), *read_mmlu_pro(paths))
+
+
+@import_app.command("table")
+@reports_errors
+def import_table(queries: Annotated[Path, typer.Option(help="CSV/JSONL/Parquet: query_id, text[, benchmark, answer]")],
+                 evaluations: Annotated[Path, typer.Option(help="CSV/JSONL/Parquet: model_id, query_id, score")],
+                 scorer: Annotated[str, typer.Option(help="scorer name recorded when the file has none")] = "imported",
+                 root: Root = DEFAULT_ROOT) -> None:
+    """Import queries and evaluations in generic long format (any harness)."""
+    from locus.importers.table import read_evaluations_file, read_queries_file
+
+    _write(open_store(root), read_queries_file(queries), read_evaluations_file(evaluations, scorer=scorer))
+
+
+@import_app.command("sample")
+@reports_errors
+def import_sample(root: Root = DEFAULT_ROOT) -> None:
+    """Import the bundled real sample (MMLU-Pro outputs of 29 LLMs; see locus/sample/NOTICE)."""
+    from locus.sample import sample_tables
+
+    _write(open_store(root), *sample_tables())
+
+
+def _write(store, queries, evaluations) -> None:
+    from locus.importers import import_tables
+
+    report = import_tables(store, queries, evaluations)
+    console.print(f"imported {report.queries} queries ({report.new_queries} new) and {report.evaluations} "
+                  f"evaluations of {report.models} models into {store.uri}")
+
+
+@reports_errors
+def encode(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
+           batch_size: Annotated[int, typer.Option(help="sentences per batch")] = 64) -> None:
+    """Embed query texts with a sentence encoder; only queries not yet encoded are processed."""
+    from locus.encoders import encode_store
+
+    report = encode_store(open_store(root), encoder, batch_size=batch_size, progress=True)
+    console.print(f"{report.encoder}: encoded {report.encoded} new of {report.total} queries ({report.dim}-d)")
+
+
