@@ -8,6 +8,7 @@ from locus.cli.bench import bench_app
 from locus.cli.data import encode, import_app
 from locus.cli.jobs import job_app
 from locus.cli.quickstart import quickstart
+from locus.cli.serving import serve
 from locus.cli.training import embed, fit, runs, train
 
 app = typer.Typer(help="LOCUS: learn embeddings of LLMs from their evaluations; compare, select and route.",
@@ -18,6 +19,7 @@ app.command()(fit)
 app.command()(train)
 app.command()(runs)
 app.command()(embed)
+app.command()(serve)
 app.add_typer(bench_app, name="bench")
 app.add_typer(job_app, name="job")
 app.command()(quickstart)

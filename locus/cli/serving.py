@@ -1,0 +1,39 @@
+"""`locus serve`: the Ray Serve app (route, embeddings, compare, neighbours) on this machine."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from locus.cli.common import DEFAULT_ROOT, Root, Version, console, reports_errors
+
+
+@reports_errors
+def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
+          host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+          address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: start a local one)")]
+          = None,
+          write_token: Annotated[str | None, typer.Option(envvar="LOCUS_WRITE_TOKEN",
+                                                          help="bearer token for registering models")] = None,
+          read_token: Annotated[str | None, typer.Option(envvar="LOCUS_READ_TOKEN",
+                                                         help="bearer token for reads (default: open)")] = None,
+          max_replicas: Annotated[int, typer.Option(help="autoscaling ceiling per deployment")] = 2) -> None:
+    """Serve routing, embedding and comparison endpoints until Ctrl-C (then stop what was started)."""
+    from serve.run import serving
+    from serve.settings import Autoscaling, ServeSettings
+
+    scaling = Autoscaling(max_replicas=max_replicas)
+    settings = ServeSettings(root=root, version=version, write_token=write_token, read_token=read_token,
+                             encoder=scaling, locus=scaling, ingress=scaling)
+    with serving(settings, host=host, port=port, address=address) as url:
+        console.print(f"LOCUS is serving at [bold]{url}[/] (API docs: {url}/docs); Ctrl-C stops it")
+        console.print(f"  curl -s {url}/v1/route -H 'content-type: application/json' "
+                      "-d '{\"query\": \"What is the derivative of x^2?\"}'", markup=False)
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopping")

@@ -1,0 +1,149 @@
+"""A pool of embedded models and what applications ask of it: route a query to the model most
+likely to answer it (with the nearest available neighbour as proxy when that model is down),
+nearest neighbours, and pairwise distance with predicted disagreement. Ray-free; Serve wraps it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from locus.checkpoint import Checkpoint, load_checkpoint
+from locus.embedding import embed_store, predict_matrix
+from locus.errors import LocusDataError, UnknownModelError
+from locus.metrics import distance_matrix
+from locus.store import Store
+
+
+@dataclass
+class Ranked:
+    model_id: str
+    p_correct: float
+    utility: float
+
+
+@dataclass
+class Route:
+    """The ranking of the candidates for one query and the model chosen to answer it."""
+
+    ranked: list[Ranked]
+    choice: str
+    p_correct: float
+    proxy_for: str | None = None  # the best model, when it was unavailable and `choice` stands in
+
+
+@dataclass
+class ModelPool:
+    """A version's network, the model embeddings it made, and the models table."""
+
+    checkpoint: Checkpoint
+    model_ids: list[str]
+    z: np.ndarray
+    n_evaluations: np.ndarray
+    models: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, store: Store, version: str = "latest") -> ModelPool:
+        """Load a version and its model embeddings, embedding the store's models first if none exist."""
+        checkpoint = load_checkpoint(store, version)
+        table = store.read_model_embeddings(checkpoint.version)
+        if table.num_rows == 0:
+            embed_store(store, checkpoint.version)
+            table = store.read_model_embeddings(checkpoint.version)
+        models = {row["model_id"]: row for row in store.read_models().to_pylist()}
+        return cls(checkpoint, table.column("model_id").to_pylist(),
+                   np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32),
+                   table.column("n_evaluations").to_numpy().copy(), models)
+
+    @property
+    def version(self) -> str:
+        return self.checkpoint.version
+
+    def position(self, model_id: str) -> int:
+        try:
+            return self.model_ids.index(model_id)
+        except ValueError:
+            raise UnknownModelError(f"model_id={model_id!r} is not embedded in version {self.version}") from None
+
+    def describe(self, model_id: str) -> dict:
+        meta = self.models.get(model_id, {})
+        available = meta.get("available")
+        return {"model_id": model_id, "display_name": meta.get("display_name") or model_id,
+                "family": meta.get("family"), "params_b": meta.get("params_b"),
+                "cost_per_1k_tokens": meta.get("cost_per_1k_tokens"), "served_at": meta.get("served_at"),
+                "available": True if available is None else bool(available),
+                "n_evaluations": int(self.n_evaluations[self.position(model_id)])}
+
+    def predict(self, phi: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+        """p(correct) [queries, models] for query embeddings phi [queries, query_dim]."""
+        z = self.z if positions is None else self.z[positions]
+        return predict_matrix(self.checkpoint.model, z, phi).T
+
+    def route(self, phi: np.ndarray, *, candidates: list[str] | None = None, unavailable: list[str] = (),
+              cost_weight: float = 0.0, k: int = 5) -> list[Route]:
+        """Rank the candidates by p(correct) - cost_weight * cost (cost per 1k tokens, 0 if unknown);
+        when the best is unavailable, answer with its nearest available neighbour in embedding space."""
+        ids = list(dict.fromkeys(candidates)) if candidates else self.model_ids
+        positions = np.array([self.position(m) for m in ids])
+        down = {m for m in unavailable} | {m for m in ids if not self.describe(m)["available"]}
+        if all(m in down for m in ids):
+            raise LocusDataError("every candidate model is unavailable; nothing to route to")
+        cost = np.array([self.models.get(m, {}).get("cost_per_1k_tokens") or 0.0 for m in ids])
+        probs = self.predict(phi, positions)
+        utility = probs - cost_weight * cost
+        distances = distance_matrix(self.z[positions])
+        routes = []
+        for p, u in zip(probs, utility, strict=True):
+            order = np.argsort(-u, kind="stable")
+            best = int(order[0])
+            ranked = [Ranked(ids[i], float(p[i]), float(u[i])) for i in order[:k]]
+            if ids[best] not in down:
+                routes.append(Route(ranked, ids[best], float(p[best])))
+                continue
+            up = [i for i in range(len(ids)) if ids[i] not in down]
+            proxy = min(up, key=lambda i: distances[best, i])
+            routes.append(Route(ranked, ids[proxy], float(p[proxy]), proxy_for=ids[best]))
+        return routes
+
+    def neighbours(self, model_id: str, k: int = 5) -> list[tuple[str, float]]:
+        """The k nearest models to `model_id` by embedding distance."""
+        distances = np.linalg.norm(self.z - self.z[self.position(model_id)], axis=1)
+        order = [int(i) for i in np.argsort(distances, kind="stable") if self.model_ids[i] != model_id]
+        return [(self.model_ids[i], float(distances[i])) for i in order[:k]]
+
+    def compare(self, model_ids: list[str], phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embedding distances [n, n] and predicted disagreement over the reference queries phi:
+        the mean of p_a (1 - p_b) + p_b (1 - p_a), the chance exactly one of a pair is right."""
+        positions = np.array([self.position(m) for m in model_ids])
+        p = self.predict(phi, positions).T.astype(np.float64)  # [n, Q]
+        disagreement = (p @ (1 - p).T + (1 - p) @ p.T) / p.shape[1]
+        return distance_matrix(self.z[positions]), disagreement
+
+    def embed(self, phi: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """An embedding from evaluations given as query embeddings [n, query_dim] and scores [n]."""
+        with torch.no_grad():
+            model = self.checkpoint.model
+            z = model.embed(torch.as_tensor(phi, dtype=torch.float32)[None], torch.as_tensor(scores)[None])
+        return z[0].numpy()
+
+    def upsert(self, model_id: str, z: np.ndarray, n_evaluations: int) -> None:
+        if model_id in self.model_ids:
+            i = self.model_ids.index(model_id)
+            self.z[i], self.n_evaluations[i] = z, n_evaluations
+        else:
+            self.model_ids.append(model_id)
+            self.z = np.vstack([self.z, z[None]])
+            self.n_evaluations = np.append(self.n_evaluations, n_evaluations)
+
+
+def adhoc_query_id(text: str) -> str:
+    """A stable id for a query known only by its text (sent to the embeddings endpoint)."""
+    import hashlib
+
+    return "adhoc-" + hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def query_table(ids: list[str], texts: list[str]) -> pa.Table:
+    return pa.table({"query_id": ids, "text": texts, "benchmark": ["adhoc"] * len(ids)})

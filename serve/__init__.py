@@ -1,0 +1,1 @@
+"""Ray Serve application: routing, embedding and comparison endpoints over a registry version."""

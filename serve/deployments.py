@@ -1,0 +1,160 @@
+"""The two model-holding deployments: the query encoder (sentence-transformers, @serve.batch)
+and LOCUS (network + model embeddings, vectorised over every model, refreshed from the registry)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pyarrow as pa
+from ray import serve
+
+from locus.data import load_evaluation_set
+from locus.embedding import embed_models
+from locus.errors import LocusDataError
+from locus.routing import ModelPool, adhoc_query_id, query_table
+from locus.store import Store
+from serve.settings import ServeSettings
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.5})
+class QueryEncoder:
+    """Encodes query texts; concurrent requests are batched into one forward pass."""
+
+    def __init__(self, encoder: str, batch_size: int, batch_wait_s: float) -> None:
+        from locus.encoders import load_encoder
+
+        self.model = load_encoder(encoder)
+        self.encode_batch.set_max_batch_size(batch_size)
+        self.encode_batch.set_batch_wait_timeout_s(batch_wait_s)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        return list(np.asarray(self.model.encode(texts, convert_to_numpy=True), dtype=np.float32))
+
+    async def __call__(self, texts: list[str]) -> np.ndarray:
+        return np.stack(await asyncio.gather(*(self.encode_batch(t) for t in texts)))
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25})
+class LocusModel:
+    """A registry version's network and model embeddings; sees new registrations without a restart."""
+
+    def __init__(self, settings: dict) -> None:
+        self.settings = ServeSettings.model_validate(settings)
+        self.store = Store(self.settings.root)
+        self._load()
+
+    # -- registry ----------------------------------------------------------------------------
+    def _stamp(self) -> tuple:
+        """Changes whenever a version, a model embedding or the models table is written."""
+        infos = self.store.fs.get_file_info([self.store.path("checkpoints", "LATEST"),
+                                             self.store.path("model_embeddings", "model_embeddings.parquet"),
+                                             self.store.path("models", "models.parquet")])
+        return tuple((i.mtime_ns, i.size) for i in infos)
+
+    def _load(self) -> None:
+        self.stamp, self.checked = self._stamp(), time.monotonic()
+        self.pool = ModelPool.load(self.store, self.settings.version)
+        ids, phi = self.store.read_query_embeddings(self.pool.checkpoint.encoder)
+        self.query_ids, self.phi = list(ids), phi
+        self.query_pos = {q: i for i, q in enumerate(ids)}
+        pick = np.random.default_rng(0).permutation(len(ids))[:self.settings.reference_queries]
+        self.reference = phi[np.sort(pick)]
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self.checked < self.settings.refresh_seconds:
+            return
+        self.checked = time.monotonic()
+        if self._stamp() != self.stamp:
+            self._load()
+
+    def info(self) -> dict:
+        self._refresh()
+        return {"version": self.pool.version, "encoder": self.pool.checkpoint.encoder,
+                "models": len(self.pool.model_ids)}
+
+    # -- reads -------------------------------------------------------------------------------
+    def route(self, phi: np.ndarray, candidates: list[str] | None, unavailable: list[str], cost_weight: float,
+              k: int) -> dict:
+        self._refresh()
+        routes = self.pool.route(phi, candidates=candidates, unavailable=unavailable, cost_weight=cost_weight, k=k)
+        return {"version": self.pool.version, "results": [
+            {"choice": r.choice, "p_correct": r.p_correct, "proxy_for": r.proxy_for,
+             "ranked": [vars(x) for x in r.ranked]} for r in routes]}
+
+    def models(self) -> list[dict]:
+        self._refresh()
+        return [self.pool.describe(m) for m in self.pool.model_ids]
+
+    def model(self, model_id: str) -> dict:
+        self._refresh()
+        return self.pool.describe(model_id) | {
+            "version": self.pool.version, "embedding": self.pool.z[self.pool.position(model_id)].tolist()}
+
+    def neighbours(self, model_id: str, k: int) -> dict:
+        self._refresh()
+        return {"model_id": model_id, "neighbors": [{"model_id": m, "distance": d}
+                                                    for m, d in self.pool.neighbours(model_id, k)]}
+
+    def compare(self, model_ids: list[str]) -> dict:
+        self._refresh()
+        distance, disagreement = self.pool.compare(model_ids, self.reference)
+        return {"version": self.pool.version, "models": model_ids, "distance": distance.tolist(),
+                "predicted_disagreement": disagreement.tolist()}
+
+    # -- embedding and registration ------------------------------------------------------------
+    def _phi(self, query_ids: list[str | None], text_phi: np.ndarray) -> np.ndarray:
+        """Query embeddings in request order: known ids from the store, texts from the encoder."""
+        out = np.empty((len(query_ids), self.phi.shape[1]), dtype=np.float32)
+        texts = 0
+        for i, q in enumerate(query_ids):
+            if q is None:
+                out[i] = text_phi[texts]
+                texts += 1
+            elif q in self.query_pos:
+                out[i] = self.phi[self.query_pos[q]]
+            else:
+                raise LocusDataError(f"evaluations[{i}].query_id={q!r} is not a query of this store; "
+                                     f"send its text as 'query' instead")
+        return out
+
+    def embed(self, query_ids: list[str | None], texts: list[str | None], scores: list[float],
+              text_phi: np.ndarray, model_id: str | None) -> dict:
+        self._refresh()
+        phi = self._phi(query_ids, text_phi)
+        if model_id is None:
+            z = self.pool.embed(phi, np.asarray(scores, dtype=np.float32))
+            return {"version": self.pool.version, "model_id": None, "registered": False,
+                    "n_evaluations": len(scores), "embedding": z.tolist()}
+        return self._register(model_id, query_ids, texts, scores, phi)
+
+    def _register(self, model_id: str, query_ids: list[str | None], texts: list[str | None], scores: list[float],
+                  phi: np.ndarray) -> dict:
+        """Store the evaluations (texts become queries), embed the model from all of its stored
+        evaluations, and upsert its embedding and models-table row."""
+        store, encoder = self.store, self.pool.checkpoint.encoder
+        ids = [q if q is not None else adhoc_query_id(t) for q, t in zip(query_ids, texts, strict=True)]
+        new = {i: (t, phi[n]) for n, (i, q, t) in enumerate(zip(ids, query_ids, texts, strict=True))
+               if q is None and i not in self.query_pos}
+        if new:
+            store.write_queries(query_table(list(new), [t for t, _ in new.values()]))
+            store.append_query_embeddings(encoder, list(new), np.stack([v for _, v in new.values()]))
+            self.query_ids += list(new)
+            self.phi = np.vstack([self.phi, np.stack([v for _, v in new.values()])])
+            self.query_pos = {q: i for i, q in enumerate(self.query_ids)}
+        store.write_evaluations(pa.table({"model_id": [model_id] * len(ids), "query_id": ids,
+                                          "score": pa.array(scores, pa.float32()), "scorer": ["api"] * len(ids),
+                                          "source": ["serve"] * len(ids)}))
+        data = load_evaluation_set(store, encoder, model_ids=[model_id], queries=(self.query_ids, self.phi))
+        z = embed_models(self.pool.checkpoint.model, data.phi, data.query_index, data.scores)[0]
+        n = len(data.scores[0])
+        store.write_model_embeddings(self.pool.version, [model_id], z[None], [n])
+        if model_id not in self.pool.models:
+            store.write_models(pa.table({"model_id": [model_id], "available": [True]}))
+            self.pool.models[model_id] = {"model_id": model_id, "available": True}
+        self.pool.upsert(model_id, z, n)
+        self.stamp = self._stamp()  # our own write: nothing to reload
+        return {"version": self.pool.version, "model_id": model_id, "registered": True, "n_evaluations": n,
+                "embedding": z.tolist()}

@@ -1,0 +1,170 @@
+"""The FastAPI ingress: validation, limits, auth and error mapping in front of the deployments.
+
+Bad input never reaches a 500: oversized bodies get 413, malformed or out-of-range fields 422,
+unknown models 404, a missing or wrong token 401/403; every error body is JSON with `error`."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from locus.errors import LocusDataError, UnknownModelError
+from serve.schemas import (
+    CompareRequest,
+    CompareResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    NeighboursResponse,
+    RouteRequest,
+    RouteResponse,
+)
+from serve.settings import ServeSettings
+
+_limits = {"max_request_bytes": ServeSettings.model_fields["max_request_bytes"].default}  # set per replica
+api = FastAPI(title="LOCUS", description="Route queries to the LLM most likely to answer them; embed, compare "
+                                         "and find neighbours of models from their evaluations.")
+
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _error(status: int, message: str, **extra) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message, **extra})
+
+
+@api.exception_handler(HTTPProblem)
+async def _problem(_: Request, exc: HTTPProblem) -> JSONResponse:
+    return _error(exc.status, str(exc))
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    first = details[0] if details else {"field": "body", "message": "invalid request"}
+    return _error(422, f"{first['field']}: {first['message']}", details=details)
+
+
+@api.exception_handler(UnknownModelError)
+async def _unknown(_: Request, exc: UnknownModelError) -> JSONResponse:
+    return _error(404, str(exc))
+
+
+@api.exception_handler(LocusDataError)
+async def _bad_data(_: Request, exc: LocusDataError) -> JSONResponse:
+    return _error(422, str(exc))
+
+
+@api.exception_handler(Exception)
+async def _internal(_: Request, exc: Exception) -> JSONResponse:
+    return _error(500, f"internal error ({type(exc).__name__}); the server logs have the details")
+
+
+@api.middleware("http")
+async def _limit_body(request: Request, call_next):
+    limit = _limits["max_request_bytes"]
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        return _error(413, f"request body of {length} bytes exceeds the limit of {limit} bytes")
+    return await call_next(request)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1})
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, encoder: DeploymentHandle, locus: DeploymentHandle, settings: dict) -> None:
+        self.encoder, self.locus = encoder, locus
+        self.settings = ServeSettings.model_validate(settings)
+        # Serve ships this class by value, with copies of module globals: set the module's own limit,
+        # which the middleware (shipped by reference) reads
+        from serve import ingress as module
+
+        module._limits["max_request_bytes"] = self.settings.max_request_bytes
+
+    def _authorize(self, request: Request, *, write: bool) -> None:
+        token = self.settings.write_token if write else self.settings.read_token
+        if token is None:
+            if write:
+                raise HTTPProblem(403, "registration is disabled: start the server with a write token "
+                                       "(LOCUS_WRITE_TOKEN)")
+            return
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise HTTPProblem(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+        given = header[7:].strip()
+        accepted = [token] if write else [token, self.settings.write_token]
+        if not any(t and hmac.compare_digest(given, t) for t in accepted):
+            raise HTTPProblem(403, "the bearer token is not valid for this endpoint")
+
+    async def _call(self, handle: DeploymentHandle, method: str, *args):
+        try:
+            return await getattr(handle, method).remote(*args)
+        except Exception as exc:  # bad input found by a replica arrives wrapped: answer with its own message
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, LocusDataError):
+                raise cause from None
+            raise
+
+    def _check_texts(self, texts: list[str], field: str) -> None:
+        limit = self.settings.max_query_chars
+        for i, t in enumerate(texts):
+            if len(t) > limit:
+                raise HTTPProblem(422, f"{field}[{i}]: {len(t)} characters exceed the limit of {limit}")
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        return {"status": "ok", **await self._call(self.locus, "info")}
+
+    @api.post("/v1/route", response_model=RouteResponse)
+    async def route(self, body: RouteRequest, request: Request) -> dict:
+        """The model most likely to answer each query correctly, ranked candidates, and the proxy used
+        when the best model is unavailable."""
+        self._authorize(request, write=False)
+        texts = body.texts
+        if len(texts) > self.settings.max_batch:
+            raise HTTPProblem(422, f"queries: {len(texts)} exceed the batch limit of {self.settings.max_batch}")
+        self._check_texts(texts, "queries")
+        phi = await self.encoder.remote(texts)
+        return await self._call(self.locus, "route", phi, body.candidates, body.unavailable, body.cost_weight, body.k)
+
+    @api.post("/v1/embeddings", response_model=EmbeddingResponse)
+    async def embeddings(self, body: EmbeddingRequest, request: Request) -> dict:
+        """Embed a model from its evaluations; with model_id (and the write token) register or refine it."""
+        self._authorize(request, write=body.model_id is not None)
+        if len(body.evaluations) > self.settings.max_evaluations:
+            raise HTTPProblem(413, f"evaluations: {len(body.evaluations)} exceed the limit of "
+                                   f"{self.settings.max_evaluations} per request")
+        texts = [e.query for e in body.evaluations]
+        given = [t for t in texts if t is not None]
+        self._check_texts(given, "evaluations.query")
+        text_phi = await self.encoder.remote(given) if given else None
+        return await self._call(self.locus, "embed", [e.query_id for e in body.evaluations], texts,
+                                [e.score for e in body.evaluations], text_phi, body.model_id)
+
+    @api.get("/v1/models")
+    async def models(self, request: Request) -> dict:
+        self._authorize(request, write=False)
+        return {"models": await self._call(self.locus, "models")}
+
+    @api.get("/v1/models/{model_id}")
+    async def model(self, model_id: str, request: Request) -> dict:
+        self._authorize(request, write=False)
+        return await self._call(self.locus, "model", model_id)
+
+    @api.get("/v1/models/{model_id}/neighbors", response_model=NeighboursResponse)
+    async def neighbours(self, model_id: str, request: Request, k: int = Query(5, ge=1, le=100)) -> dict:
+        self._authorize(request, write=False)
+        return await self._call(self.locus, "neighbours", model_id, k)
+
+    @api.post("/v1/compare", response_model=CompareResponse)
+    async def compare(self, body: CompareRequest, request: Request) -> dict:
+        """Embedding distances and predicted disagreement (chance exactly one of a pair is right)."""
+        self._authorize(request, write=False)
+        return await self._call(self.locus, "compare", body.models)

@@ -1,0 +1,43 @@
+"""Typed settings of the Serve application (from `locus serve` flags, or `args` in config.yaml)."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Autoscaling(BaseModel):
+    """Ray Serve autoscaling_config of one deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(2, ge=1)
+    target_ongoing_requests: float = Field(8, gt=0)
+    upscale_delay_s: float = Field(5, ge=0)
+    downscale_delay_s: float = Field(30, ge=0)
+
+
+class ServeSettings(BaseModel):
+    """What the app serves, who may write, and how much one request may ask."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    root: str = Field(description="storage root holding the registry")
+    version: str = Field("latest", description="registry version; 'latest' follows new registrations")
+    write_token: str | None = Field(default_factory=lambda: os.environ.get("LOCUS_WRITE_TOKEN"),
+                                    description="bearer token for registering models (unset: registration off)")
+    read_token: str | None = Field(default_factory=lambda: os.environ.get("LOCUS_READ_TOKEN"),
+                                   description="bearer token for reads (unset: reads are open)")
+    max_request_bytes: int = Field(1 << 20, gt=0)
+    max_query_chars: int = Field(8000, gt=0)
+    max_batch: int = Field(256, gt=0, description="queries per /v1/route request")
+    max_evaluations: int = Field(20000, gt=0, description="evaluations per /v1/embeddings request")
+    reference_queries: int = Field(1000, gt=0, description="store queries used to predict disagreement")
+    refresh_seconds: float = Field(1.0, ge=0, description="how often replicas look for registry changes")
+    encoder_batch_size: int = Field(32, gt=0, description="@serve.batch size of the query encoder")
+    encoder_batch_wait_s: float = Field(0.005, ge=0)
+    encoder: Autoscaling = Field(default_factory=Autoscaling)
+    locus: Autoscaling = Field(default_factory=Autoscaling)
+    ingress: Autoscaling = Field(default_factory=Autoscaling)

@@ -1,0 +1,223 @@
+"""The Serve app for real over HTTP on 127.0.0.1: routing, registration, neighbours, compare, auth,
+every class of bad input, registry refresh without restart, and a replica killed under load."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from locus.embedding import embed_store
+from locus.training import TrainConfig
+from locus.training.run import fit_store
+from serve.run import serving
+from serve.settings import ServeSettings
+
+TOKEN = "write-secret"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(url: str, path: str, body: object | None = None, *, token: str | None = None, raw: bytes | None = None,
+         method: str | None = None) -> tuple[int, dict]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(url + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture(scope="module")
+def trained_store(encoded_store_template, tmp_path_factory):
+    import shutil
+
+    from locus.store import Store
+
+    root = tmp_path_factory.mktemp("serve") / "store"
+    shutil.copytree(encoded_store_template, root)
+    store = Store(root)
+    fit_store(store, encoder="all-MiniLM-L6-v2", model_overrides={"dim": 32, "num_latents": 8},
+              train_config=TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=30,
+                                       max_epochs=2, warmup_steps=10))
+    embed_store(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def url(trained_store):
+    import os
+
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    settings = ServeSettings(root=str(trained_store.uri), write_token=TOKEN, read_token=None, max_batch=8,
+                             max_evaluations=700, max_query_chars=500, max_request_bytes=64_000, refresh_seconds=0.2)
+    with serving(settings, port=_free_port()) as base:
+        yield base
+
+
+def test_route_ranks_models_and_uses_a_proxy_when_the_best_is_down(url, trained_store):
+    status, body = call(url, "/v1/route", {"query": "What is the capital of France?", "k": 5})
+    assert status == 200
+    (result,) = body["results"]
+    probs = [r["p_correct"] for r in result["ranked"]]
+    assert len(probs) == 5 and probs == sorted(probs, reverse=True) and all(0 < p < 1 for p in probs)
+    best = result["ranked"][0]["model_id"]
+    assert result["choice"] == best and result["proxy_for"] is None
+
+    status, body = call(url, "/v1/route", {"queries": ["What is 2 + 2?", "Define entropy."], "unavailable": [best]})
+    assert status == 200 and len(body["results"]) == 2
+    first = body["results"][0]
+    if first["ranked"][0]["model_id"] == best:
+        assert first["proxy_for"] == best and first["choice"] != best
+        neighbours = call(url, f"/v1/models/{best}/neighbors?k=1")[1]["neighbors"]
+        assert first["choice"] == neighbours[0]["model_id"]  # nearest available in embedding space
+
+    candidates = trained_store.model_ids()[:3]
+    status, body = call(url, "/v1/route", {"query": "Define entropy.", "candidates": candidates, "k": 10})
+    assert status == 200 and {r["model_id"] for r in body["results"][0]["ranked"]} == set(candidates)
+
+
+def test_register_a_model_then_route_to_it_and_find_its_twin(url, trained_store):
+    twin = trained_store.model_ids()[5]
+    table = trained_store.read_evaluations([twin])
+    evaluations = [{"query_id": q, "score": s} for q, s in zip(table.column("query_id").to_pylist(),
+                                                                table.column("score").to_pylist(), strict=True)]
+    body = {"model_id": "newcomer", "evaluations": evaluations}
+    assert call(url, "/v1/embeddings", body)[0] == 401
+    assert call(url, "/v1/embeddings", body, token="wrong")[0] == 403
+    status, registered = call(url, "/v1/embeddings", body, token=TOKEN)
+    assert status == 200 and registered["registered"] and registered["n_evaluations"] == len(evaluations)
+
+    # the same evaluations give the same embedding: the twin is its nearest neighbour
+    status, near = call(url, "/v1/models/newcomer/neighbors?k=2")
+    assert status == 200 and near["neighbors"][0]["model_id"] == twin and near["neighbors"][0]["distance"] < 1e-4
+    status, routed = call(url, "/v1/route", {"query": "Define entropy.", "candidates": ["newcomer"]})
+    assert status == 200 and routed["results"][0]["choice"] == "newcomer"
+
+    # refining with a text-only query adds it to the store and re-embeds from every evaluation
+    status, refined = call(url, "/v1/embeddings", {"model_id": "newcomer", "evaluations": [
+        {"query": "A brand new question about thermodynamics?", "score": 1.0}]}, token=TOKEN)
+    assert status == 200 and refined["n_evaluations"] == len(evaluations) + 1
+    assert "newcomer" in {m["model_id"] for m in call(url, "/v1/models")[1]["models"]}
+
+    # embedding without a model_id is a read: no token, nothing stored
+    status, anonymous = call(url, "/v1/embeddings", {"evaluations": evaluations[:50]})
+    assert status == 200 and not anonymous["registered"] and len(anonymous["embedding"]) == 32
+
+
+def test_compare_gives_distances_and_predicted_disagreement(url, trained_store):
+    models = trained_store.model_ids()[:4]
+    status, body = call(url, "/v1/compare", {"models": models})
+    assert status == 200
+    distance, disagreement = np.array(body["distance"]), np.array(body["predicted_disagreement"])
+    assert distance.shape == (4, 4) and np.allclose(distance, distance.T) and np.allclose(np.diag(distance), 0)
+    assert ((disagreement >= 0) & (disagreement <= 1)).all() and np.allclose(disagreement, disagreement.T)
+
+
+@pytest.mark.parametrize(("path", "payload", "status", "mentions"), [
+    ("/v1/route", b'{"query": "unterminated', 422, "JSON"),
+    ("/v1/route", {"query": 5}, 422, "query"),
+    ("/v1/route", {"query": "a", "queries": ["b"]}, 422, "exactly one"),
+    ("/v1/route", {"queries": ["q"] * 9}, 422, "batch limit"),
+    ("/v1/route", {"query": "x" * 501}, 422, "limit of 500"),
+    ("/v1/route", {"query": "x" * 70_000}, 413, "exceeds the limit"),
+    ("/v1/route", {"query": "a", "candidates": ["no-such-model"]}, 404, "no-such-model"),
+    ("/v1/route", {"query": "a", "cost_weight": -1}, 422, "cost_weight"),
+    ("/v1/embeddings", {"evaluations": []}, 422, "evaluations"),
+    ("/v1/embeddings", {"evaluations": [{"query": "a", "score": 1.5}]}, 422, "score"),
+    ("/v1/embeddings", b'{"evaluations": [{"query": "a", "score": NaN}]}', 422, "score"),
+    ("/v1/embeddings", {"evaluations": [{"query_id": "no-such-query", "score": 1}]}, 422, "no-such-query"),
+    ("/v1/embeddings", {"evaluations": [{"query": "a", "score": "high"}]}, 422, "score"),
+    ("/v1/embeddings", {"evaluations": [{"query": "a", "score": 1}] * 701}, 413, "limit of 700"),
+    ("/v1/compare", {"models": ["no-such-model", "other"]}, 404, "no-such-model"),
+])
+def test_bad_input_gets_a_4xx_that_says_what_is_wrong(url, path, payload, status, mentions):
+    raw = payload if isinstance(payload, bytes) else None
+    code, body = call(url, path, None if raw else payload, raw=raw)
+    assert code == status, body
+    assert mentions in json.dumps(body)
+    assert call(url, "/healthz")[0] == 200  # and the server keeps serving
+
+
+def test_unknown_model_pages_are_404(url):
+    assert call(url, "/v1/models/no-such-model")[0] == 404
+    assert call(url, "/v1/models/no-such-model/neighbors")[0] == 404
+    assert call(url, "/v1/models/x/neighbors?k=0")[0] == 422
+
+
+def test_registry_changes_are_seen_without_a_restart(url, trained_store):
+    import pyarrow as pa
+
+    source = trained_store.model_ids()[0]
+    rows = trained_store.read_evaluations([source]).slice(0, 200)
+    copy = rows.set_column(0, "model_id", pa.array(["written-elsewhere"] * rows.num_rows))
+    trained_store.write_evaluations(copy)
+    embed_store(trained_store, model_ids=["written-elsewhere"])  # e.g. `locus embed` on another machine
+    deadline = time.monotonic() + 20
+    while "written-elsewhere" not in {m["model_id"] for m in call(url, "/v1/models")[1]["models"]}:
+        assert time.monotonic() < deadline, "the new model never appeared"
+        time.sleep(0.5)
+
+
+def test_openapi_docs_are_served(url):
+    status, spec = call(url, "/openapi.json")
+    assert status == 200 and "/v1/route" in spec["paths"]
+
+
+def test_read_token_protects_reads_when_configured(url, trained_store):
+    from ray import serve
+
+    from serve.app import build
+
+    settings = ServeSettings(root=str(trained_store.uri), write_token=TOKEN, read_token="reader")
+    serve.run(build(settings.model_dump()), name="private", route_prefix="/private")  # beside the open app
+    try:
+        private = url + "/private"
+        assert call(private, "/v1/models")[0] == 401
+        assert call(private, "/v1/models", token="nope")[0] == 403
+        assert call(private, "/v1/models", token="reader")[0] == 200
+        assert call(private, "/v1/route", {"query": "hi"}, token=TOKEN)[0] == 200  # the write token reads too
+        assert call(url, "/v1/models")[0] == 200  # the open app is unaffected
+    finally:
+        serve.delete("private")
+
+
+def test_a_killed_replica_is_replaced_while_requests_keep_coming(url):
+    import ray
+
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if "LocusModel" in a["name"] and a["name"].startswith("SERVE_REPLICA")]
+    assert replicas
+    outcomes: list[int] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            outcomes.append(call(url, "/v1/route", {"query": "Which planet is largest?"})[0])
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    time.sleep(1.0)
+    victim = replicas[0]
+    ray.kill(ray.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and outcomes[-10:].count(200) < 10:
+        time.sleep(0.5)
+    time.sleep(1.0)
+    stop.set()
+    thread.join()
+    failed = sum(code != 200 for code in outcomes)
+    print(f"replica killed during {len(outcomes)} requests: {failed} failed")
+    assert outcomes[-10:] == [200] * 10, "Serve did not bring the deployment back"
