@@ -61,10 +61,13 @@ class ModelPool:
     def version(self) -> str:
         return self.checkpoint.version
 
+    def __post_init__(self) -> None:
+        self.index = {m: i for i, m in enumerate(self.model_ids)}
+
     def position(self, model_id: str) -> int:
         try:
-            return self.model_ids.index(model_id)
-        except ValueError:
+            return self.index[model_id]
+        except KeyError:
             raise UnknownModelError(f"model_id={model_id!r} is not embedded in version {self.version}") from None
 
     def describe(self, model_id: str) -> dict:
@@ -87,13 +90,12 @@ class ModelPool:
         when the best is unavailable, answer with its nearest available neighbour in embedding space."""
         ids = list(dict.fromkeys(candidates)) if candidates else self.model_ids
         positions = np.array([self.position(m) for m in ids])
-        down = {m for m in unavailable} | {m for m in ids if not self.describe(m)["available"]}
+        down = set(unavailable) | {m for m in ids if self.models.get(m, {}).get("available") is False}
         if all(m in down for m in ids):
             raise LocusDataError("every candidate model is unavailable; nothing to route to")
         cost = np.array([self.models.get(m, {}).get("cost_per_1k_tokens") or 0.0 for m in ids])
         probs = self.predict(phi, positions)
         utility = probs - cost_weight * cost
-        distances = distance_matrix(self.z[positions])
         routes = []
         for p, u in zip(probs, utility, strict=True):
             order = np.argsort(-u, kind="stable")
@@ -103,7 +105,8 @@ class ModelPool:
                 routes.append(Route(ranked, ids[best], float(p[best])))
                 continue
             up = [i for i in range(len(ids)) if ids[i] not in down]
-            proxy = min(up, key=lambda i: distances[best, i])
+            distances = np.linalg.norm(self.z[positions[up]] - self.z[positions[best]], axis=1)
+            proxy = up[int(np.argmin(distances))]
             routes.append(Route(ranked, ids[proxy], float(p[proxy]), proxy_for=ids[best]))
         return routes
 
@@ -129,10 +132,11 @@ class ModelPool:
         return z[0].numpy()
 
     def upsert(self, model_id: str, z: np.ndarray, n_evaluations: int) -> None:
-        if model_id in self.model_ids:
-            i = self.model_ids.index(model_id)
+        if model_id in self.index:
+            i = self.index[model_id]
             self.z[i], self.n_evaluations[i] = z, n_evaluations
         else:
+            self.index[model_id] = len(self.model_ids)
             self.model_ids.append(model_id)
             self.z = np.vstack([self.z, z[None]])
             self.n_evaluations = np.append(self.n_evaluations, n_evaluations)

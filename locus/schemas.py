@@ -37,6 +37,20 @@ EVALUATIONS = pa.schema(
     ]
 )
 
+GENERATIONS = pa.schema(
+    [
+        pa.field("model_id", pa.string(), nullable=False),
+        pa.field("query_id", pa.string(), nullable=False),
+        pa.field("prompt", pa.string()),
+        pa.field("output", pa.string()),
+        pa.field("prompt_tokens", pa.int64()),
+        pa.field("output_tokens", pa.int64()),
+        pa.field("sampling", pa.string()),  # JSON of the sampling parameters
+        pa.field("engine", pa.string()),  # e.g. vllm-0.32.0
+        pa.field("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
 MODELS = pa.schema(
     [
         pa.field("model_id", pa.string(), nullable=False),

@@ -157,23 +157,45 @@ class Store:
         query_ids = (queries if queries is not None else self.read_queries()).column("query_id")
         validate_evaluations(table, query_ids.combine_chunks() if isinstance(query_ids, pa.ChunkedArray)
                              else query_ids)
-        keys = ["model_id", "query_id", "scorer"]
+        self._upsert_by_model(table, "evaluations", ["model_id", "query_id", "scorer"], schemas.EVALUATIONS)
+        return table.num_rows
+
+    def _upsert_by_model(self, table: pa.Table, folder: str, keys: list[str], schema: pa.Schema) -> None:
+        """Replace rows with the same `keys` in each model's partition; one atomic write per model."""
         table = table.sort_by([(k, "ascending") for k in keys])
         counts = pc.value_counts(table.column("model_id"))  # in order of appearance: sorted
         ends = np.cumsum(counts.field("counts").to_numpy())
+        rest = [(k, "ascending") for k in keys[1:]]
         for model_id, end, size in zip(counts.field("values").to_pylist(), ends, counts.field("counts").to_numpy(),
                                        strict=True):
             new = table.slice(int(end - size), int(size))
-            part = ("evaluations", self._model_dir(model_id), "data.parquet")
-            old = self.read_table(*part, schema=schemas.EVALUATIONS)
+            part = (folder, self._model_dir(model_id), "data.parquet")
+            old = self.read_table(*part, schema=schema)
             if old.num_rows:
                 old_keys = old.join(new.select(keys).append_column("_new", pa.repeat(True, new.num_rows)),
                                     keys=keys, join_type="left outer")
-                old = old_keys.filter(pc.is_null(old_keys.column("_new"))).select(schemas.EVALUATIONS.names)
-                old = old.cast(schemas.EVALUATIONS)
-            merged = pa.concat_tables([old, new]).sort_by([("query_id", "ascending"), ("scorer", "ascending")])
-            self.write_table(merged, *part)
+                old = old_keys.filter(pc.is_null(old_keys.column("_new"))).select(schema.names).cast(schema)
+            self.write_table(pa.concat_tables([old, new]).sort_by(rest), *part)
+
+    # -- generations ------------------------------------------------------------------------
+    def write_generations(self, table: pa.Table) -> int:
+        """Upsert generations by (model_id, query_id), one partition per model."""
+        from locus.validation import require_non_null, require_unique
+
+        table = schemas.conform(table, schemas.GENERATIONS, name="generations")
+        require_non_null(table, ("model_id", "query_id"), name="generations")
+        require_unique(table, ("model_id", "query_id"), name="generations")
+        self._upsert_by_model(table, "generations", ["model_id", "query_id"], schemas.GENERATIONS)
         return table.num_rows
+
+    def read_generations(self, model_ids: Iterable[str] | None = None) -> pa.Table:
+        ids = list(model_ids) if model_ids is not None else [
+            unquote(d.split("=", 1)[1]) for d in self.listdir("generations") if d.startswith("model_id=")]
+        paths = [self.path("generations", self._model_dir(m), "data.parquet") for m in ids
+                 if self.exists("generations", self._model_dir(m), "data.parquet")]
+        if not paths:
+            return schemas.GENERATIONS.empty_table()
+        return ds.dataset(paths, format="parquet", filesystem=self.fs, schema=schemas.GENERATIONS).to_table()
 
     # -- query embeddings -------------------------------------------------------------------
     def query_encoders(self) -> list[str]:

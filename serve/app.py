@@ -22,7 +22,7 @@ def build(args: dict) -> Application:
     encoder = load_checkpoint(Store(settings.root), settings.version).encoder  # fails early and clearly
     payload = settings.model_dump()
     return Ingress.options(**_scaling(settings.ingress)).bind(
-        QueryEncoder.options(**_scaling(settings.encoder)).bind(encoder, settings.encoder_batch_size,
-                                                                settings.encoder_batch_wait_s),
+        QueryEncoder.options(**_scaling(settings.encoder)).bind(
+            encoder, settings.encoder_batch_size, settings.encoder_batch_wait_s, settings.encoder_cache_size),
         LocusModel.options(**_scaling(settings.locus)).bind(payload),
         payload)

@@ -38,6 +38,7 @@ class ServeSettings(BaseModel):
     refresh_seconds: float = Field(1.0, ge=0, description="how often replicas look for registry changes")
     encoder_batch_size: int = Field(32, gt=0, description="@serve.batch size of the query encoder")
     encoder_batch_wait_s: float = Field(0.005, ge=0)
+    encoder_cache_size: int = Field(10000, ge=0, description="recent query texts whose vectors are kept")
     encoder: Autoscaling = Field(default_factory=Autoscaling)
     locus: Autoscaling = Field(default_factory=Autoscaling)
     ingress: Autoscaling = Field(default_factory=Autoscaling)

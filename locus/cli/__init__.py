@@ -6,6 +6,7 @@ import typer
 
 from locus.cli.bench import bench_app
 from locus.cli.data import encode, import_app
+from locus.cli.evaluation import eval_app, score
 from locus.cli.jobs import job_app
 from locus.cli.quickstart import quickstart
 from locus.cli.serving import serve
@@ -15,6 +16,8 @@ app = typer.Typer(help="LOCUS: learn embeddings of LLMs from their evaluations; 
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(import_app, name="import")
 app.command()(encode)
+app.add_typer(eval_app, name="eval")
+app.command()(score)
 app.command()(fit)
 app.command()(train)
 app.command()(runs)

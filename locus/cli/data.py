@@ -53,11 +53,20 @@ def _write(store, queries, evaluations) -> None:
 
 @reports_errors
 def encode(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
-           batch_size: Annotated[int, typer.Option(help="sentences per batch")] = 64) -> None:
+           batch_size: Annotated[int, typer.Option(help="sentences per batch")] = 64,
+           ray: Annotated[bool, typer.Option("--ray", help="run as a Ray Data job (actor pool of encoders)")] = False,
+           actors: Annotated[int, typer.Option(help="with --ray: encoder actors")] = 1,
+           gpu: Annotated[bool, typer.Option(help="with --ray: one GPU per actor")] = False,
+           address: Annotated[str | None, typer.Option(help="with --ray: Ray cluster to join")] = None) -> None:
     """Embed query texts with a sentence encoder; only queries not yet encoded are processed."""
+    if ray:
+        from jobs.encode import run_encoding
+
+        done, total = run_encoding(root, encoder, actors=actors, batch_size=batch_size, gpu=gpu, address=address,
+                                   log=console.print)
+        console.print(f"{encoder}: encoded {done} new of {total} queries with Ray Data")
+        return
     from locus.encoders import encode_store
 
     report = encode_store(open_store(root), encoder, batch_size=batch_size, progress=True)
     console.print(f"{report.encoder}: encoded {report.encoded} new of {report.total} queries ({report.dim}-d)")
-
-

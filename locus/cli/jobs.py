@@ -19,7 +19,7 @@ from locus.errors import LocusDataError
 
 job_app = typer.Typer(help="Submit LOCUS jobs to a Ray cluster (Ray Jobs API) and follow them.",
                       no_args_is_help=True)
-SUBMITTABLE = ("train", "embed", "fit", "encode", "import", "bench")
+SUBMITTABLE = ("train", "embed", "eval", "encode", "score", "fit", "import", "bench")
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 Address = Annotated[str | None, typer.Option(
     help="Ray dashboard address (default: RAY_API_SERVER_ADDRESS, an http RAY_ADDRESS, or http://127.0.0.1:8265)")]

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from locus.errors import LocusDataError
 
-_STRING_COLUMNS = ("query_id", "model_id", "text", "benchmark", "answer", "scorer", "source")
+_STRING_COLUMNS = ("query_id", "model_id", "text", "benchmark", "answer", "scorer", "source", "output")
 
 
 def read_table_file(path: str | Path, *, required: tuple[str, ...], name: str) -> pa.Table:
@@ -41,6 +41,22 @@ def read_table_file(path: str | Path, *, required: tuple[str, ...], name: str) -
             index = table.column_names.index(column)
             table = table.set_column(index, column, table.column(column).cast(pa.string()))
     return table
+
+
+def write_table_file(table: pa.Table, path: str | Path) -> None:
+    """Write CSV, JSONL or Parquet, chosen by the file's suffix."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        pacsv.write_csv(table, path)
+    elif path.suffix in {".jsonl", ".json", ".ndjson"}:
+        path.write_text("".join(json.dumps(row, default=str) + "\n" for row in table.to_pylist()))
+    elif path.suffix in {".parquet", ".pq"}:
+        pq.write_table(table, path)
+    else:
+        raise LocusDataError(f"--output: {path} is not .csv, .jsonl or .parquet")
 
 
 def read_queries_file(path: str | Path) -> pa.Table:

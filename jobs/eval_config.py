@@ -1,0 +1,84 @@
+"""The typed evaluation-job config (YAML): which models answer which query sets, how prompts are
+built and scored, where results go, and with what resources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from locus.errors import LocusDataError
+from locus.scorers import ENGINE_SCORERS, TEXT_SCORERS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(Strict):
+    id: str = Field(min_length=1, description="model_id in the store")
+    path: str = Field(min_length=1, description="HF model id or local folder vLLM loads")
+    engine: dict[str, Any] = Field(default_factory=dict,
+                                   description="vLLM engine args: tensor_parallel_size, dtype, max_model_len, ...")
+    chat_template: bool = Field(False, description="wrap prompts in the tokenizer's chat template")
+
+
+class ScorerSpec(Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict, description="e.g. pattern for regex")
+    judge: ModelSpec | None = Field(None, description="the grading model, for the judge scorer")
+    judge_prompt: str = ("Grade the response to the question against the reference answer.\n"
+                         "Question: {text}\nReference answer: {answer}\nResponse: {output}\n"
+                         "Reply with a single integer from 0 (wrong) to 10 (fully correct).\nGrade:")
+
+    @model_validator(mode="after")
+    def _known(self) -> ScorerSpec:
+        if self.name not in TEXT_SCORERS and self.name not in ENGINE_SCORERS:
+            raise ValueError(f"unknown scorer {self.name!r}; choose from {', '.join([*TEXT_SCORERS, *ENGINE_SCORERS])}")
+        if self.name == "judge" and self.judge is None:
+            raise ValueError("scorer 'judge' needs 'judge': the model (id, path, engine) that grades")
+        return self
+
+
+class BenchmarkSpec(Strict):
+    name: str = Field(description="queries whose `benchmark` column equals this")
+    prompt: str = Field("{text}\n{choices}\nAnswer:", description="template over text, choices, answer")
+    scorer: ScorerSpec
+    limit: int | None = Field(None, gt=0, description="first N queries (by id) only")
+
+
+class Resources(Strict):
+    engines: int = Field(1, ge=1, description="vLLM engines (Ray Data actors) per model")
+    gpus_per_engine: float = Field(0, ge=0, description="0 on CPU; tensor_parallel_size on GPU")
+    cpus_per_engine: float = Field(1, gt=0)
+    batch_size: int = Field(16, ge=1, description="prompts per vLLM call")
+    chunk_size: int = Field(256, ge=1, description="queries generated, scored and written together")
+    parallel_models: int = Field(1, ge=1, description="models evaluated side by side")
+
+
+class EvalConfig(Strict):
+    root: str
+    models: list[ModelSpec] = Field(min_length=1)
+    benchmarks: list[BenchmarkSpec] = Field(min_length=1)
+    sampling: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.0, "max_tokens": 256},
+                                     description="vLLM SamplingParams")
+    resources: Resources = Field(default_factory=Resources)
+
+    @model_validator(mode="after")
+    def _unique(self) -> EvalConfig:
+        ids = [m.id for m in self.models]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"models: duplicate id {next(i for i in ids if ids.count(i) > 1)!r}")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> EvalConfig:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise LocusDataError(f"{path}: cannot read the evaluation config: {exc}") from exc
+        if not isinstance(data, dict):
+            raise LocusDataError(f"{path}: expected a mapping (root, models, benchmarks, ...)")
+        return cls.model_validate(data)

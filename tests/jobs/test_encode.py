@@ -1,0 +1,24 @@
+"""Query encoding as a Ray Data job matches the in-process encoder and only encodes what is missing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jobs.encode import run_encoding
+from locus.encoders import DEFAULT_ENCODER, encode_texts
+from locus.store import Store
+from tests.conftest import sample_slice
+
+
+def test_ray_encoding_matches_in_process_and_is_incremental(tmp_path):
+    store = Store(tmp_path / "store")
+    queries, _ = sample_slice(40)
+    store.write_queries(queries.slice(0, 30))
+    assert run_encoding(str(store.uri), DEFAULT_ENCODER, batch_size=8, chunk_size=16) == (30, 30)
+    store.write_queries(queries)
+    assert run_encoding(str(store.uri), DEFAULT_ENCODER, batch_size=8) == (10, 40)  # only the new ones
+    ids, vectors = store.read_query_embeddings(DEFAULT_ENCODER)
+    assert sorted(ids) == sorted(queries.column("query_id").to_pylist())
+    texts = dict(zip(queries.column("query_id").to_pylist(), queries.column("text").to_pylist(), strict=True))
+    expected = encode_texts([texts[i] for i in ids])
+    assert np.abs(vectors - expected).max() < 1e-4

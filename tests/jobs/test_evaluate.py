@@ -1,0 +1,117 @@
+"""The evaluation job for real: vLLM (CPU build) on two tiny random Llamas built locally, local Ray,
+Parquet out; then a job killed after its first model and re-run finishes with nothing duplicated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+import yaml
+
+from jobs.eval_config import EvalConfig
+from jobs.evaluate import run_evaluation
+from locus import schemas
+from locus.errors import LocusDataError
+from locus.store import Store
+from tests.conftest import sample_slice
+from tests.jobs.tiny_llm import build_tiny_llama
+
+N = 6  # queries per benchmark
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("models")
+    return [build_tiny_llama(folder / f"tiny-{i}", seed=i) for i in range(2)]
+
+
+@pytest.fixture
+def eval_store(tmp_path) -> Store:
+    store = Store(tmp_path / "store")
+    queries, _ = sample_slice(N)
+    store.write_queries(queries)
+    return store
+
+
+def _config(store: Store, models: list[Path], benchmarks: list[dict]) -> dict:
+    engine = {"dtype": "float32", "max_model_len": 1024, "enforce_eager": True}
+    return {"root": str(store.uri), "models": [{"id": f"tiny-{i}", "path": str(p), "engine": engine}
+                                                for i, p in enumerate(models)],
+            "benchmarks": benchmarks, "sampling": {"temperature": 0.0, "max_tokens": 8},
+            "resources": {"engines": 1, "cpus_per_engine": 1, "batch_size": 4, "chunk_size": 2}}
+
+
+def test_two_models_answer_score_and_store(eval_store, tiny_models):
+    benchmarks = [{"name": "mmlu-pro", "prompt": "{text}\nAnswer: the answer is (", "scorer": {"name": "choice"}},
+                  {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {"name": "loglik"}},
+                  {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {
+                      "name": "judge", "judge": {"id": "judge", "path": str(tiny_models[1]),
+                                                 "engine": {"dtype": "float32", "max_model_len": 1024}}}}]
+    reports = run_evaluation(EvalConfig.model_validate(_config(eval_store, tiny_models, benchmarks)))
+    assert [r.generated for r in reports] == [{"mmlu-pro:choice": N, "mmlu-pro:loglik": N, "mmlu-pro:judge": N}] * 2
+    evaluations = eval_store.read_evaluations()
+    assert evaluations.schema.equals(schemas.EVALUATIONS)
+    assert evaluations.num_rows == 2 * 3 * N  # models x scorers x queries
+    keys = {(m, q, s) for m, q, s in zip(*(evaluations.column(c).to_pylist() for c in
+                                          ("model_id", "query_id", "scorer")), strict=True)}
+    assert len(keys) == evaluations.num_rows
+    by_scorer = {s: evaluations.filter(pc.equal(evaluations.column("scorer"), s))
+                 for s in ("choice", "loglik", "judge")}
+    for s in ("choice", "loglik"):
+        assert set(by_scorer[s].column("score").to_pylist()) <= {0.0, 1.0}
+    assert all(0.0 <= x <= 1.0 for x in by_scorer["judge"].column("score").to_pylist())
+    generations = eval_store.read_generations()
+    assert generations.schema.equals(schemas.GENERATIONS)
+    assert generations.num_rows == 2 * N  # one generation per (model, query): the last scorer's run upserts it
+    assert all(g.startswith("vllm-") for g in generations.column("engine").to_pylist())
+    assert min(generations.column("prompt_tokens").to_pylist()) > 0
+
+    again = run_evaluation(EvalConfig.model_validate(_config(eval_store, tiny_models, benchmarks)))
+    assert all(sum(r.generated.values()) == 0 for r in again)  # nothing missing: no engine work
+
+
+def test_killed_job_resumes_without_duplicates(eval_store, tiny_models, tmp_path):
+    config = tmp_path / "eval.yaml"
+    config.write_text(yaml.safe_dump(_config(eval_store, tiny_models, [
+        {"name": "mmlu-pro", "prompt": "{text}\nAnswer: the answer is (", "scorer": {"name": "choice"}}])))
+    env = os.environ | {"RAY_AUTH_MODE": "disabled"}
+    job = subprocess.Popen([sys.executable, "-m", "locus.cli", "eval", "run", str(config)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    first_done = False
+    while not first_done:
+        assert job.poll() is None and time.monotonic() < deadline, "the job ended before its first model"
+        time.sleep(1)
+        if "tiny-0" in eval_store.model_ids():
+            first_done = eval_store.read_evaluations(["tiny-0"]).num_rows == N
+    os.killpg(job.pid, signal.SIGKILL)  # the job, its local Ray cluster and its engines
+    job.wait()
+    before = eval_store.read_generations(["tiny-0"]).column("created_at").to_pylist()
+
+    reports = run_evaluation(EvalConfig.from_yaml(config))
+    assert reports[0].generated == {"mmlu-pro:choice": 0} and reports[0].skipped == {"mmlu-pro:choice": N}
+    evaluations = eval_store.read_evaluations()
+    assert evaluations.num_rows == 2 * N
+    pairs = list(zip(evaluations.column("model_id").to_pylist(), evaluations.column("query_id").to_pylist(),
+                     strict=True))
+    assert len(set(pairs)) == len(pairs)
+    assert eval_store.read_generations(["tiny-0"]).column("created_at").to_pylist() == before  # not redone
+    assert eval_store.read_generations().num_rows == 2 * N
+
+
+def test_config_errors_name_the_field(eval_store, tiny_models, tmp_path):
+    bad = _config(eval_store, tiny_models, [{"name": "mmlu-pro", "scorer": {"name": "vibes"}}])
+    with pytest.raises(ValueError, match="unknown scorer 'vibes'"):
+        EvalConfig.model_validate(bad)
+    missing = _config(eval_store, tiny_models, [{"name": "no-such-benchmark", "scorer": {"name": "choice"}}])
+    with pytest.raises(LocusDataError, match="no-such-benchmark"):
+        run_evaluation(EvalConfig.model_validate(missing))
+    judge = _config(eval_store, tiny_models, [{"name": "mmlu-pro", "scorer": {"name": "judge"}}])
+    with pytest.raises(ValueError, match="needs 'judge'"):
+        EvalConfig.model_validate(judge)
