@@ -3,6 +3,8 @@ built and scored, where results go, and with what resources."""
 
 from __future__ import annotations
 
+import re
+import string
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+PROMPT_FIELDS = ("text", "choices", "answer")
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
 class ModelSpec(Strict):
     id: str = Field(min_length=1, description="model_id in the store")
-    path: str = Field(min_length=1, description="HF model id or local folder vLLM loads")
+    path: str = Field(min_length=1, description="HF model id (org/name) or local folder vLLM loads")
     engine: dict[str, Any] = Field(default_factory=dict,
                                    description="vLLM engine args: tensor_parallel_size, dtype, max_model_len, ...")
     chat_template: bool = Field(False, description="wrap prompts in the tokenizer's chat template")
+
+    @model_validator(mode="after")
+    def _path_exists(self) -> ModelSpec:
+        local = Path(self.path).expanduser()
+        if local.exists():
+            if not (local / "config.json").exists():
+                raise ValueError(f"model {self.id!r}: {self.path} has no config.json; not a model folder")
+        elif self.path.startswith((".", "/", "~")) or not _HUB_ID.match(self.path):
+            raise ValueError(f"model {self.id!r}: path {self.path!r} is neither a local folder nor an org/name hub id")
+        return self
 
 
 class ScorerSpec(Strict):
@@ -47,6 +63,17 @@ class BenchmarkSpec(Strict):
     prompt: str = Field("{text}\n{choices}\nAnswer:", description="template over text, choices, answer")
     scorer: ScorerSpec
     limit: int | None = Field(None, gt=0, description="first N queries (by id) only")
+
+    @model_validator(mode="after")
+    def _template_fields(self) -> BenchmarkSpec:
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self.prompt) if f is not None}
+        except ValueError as exc:
+            raise ValueError(f"benchmark {self.name!r}: prompt template is malformed: {exc}") from exc
+        if unknown := sorted(fields - set(PROMPT_FIELDS)):
+            raise ValueError(f"benchmark {self.name!r}: prompt uses {{{unknown[0]}}}; templates may use "
+                             f"{', '.join('{' + f + '}' for f in PROMPT_FIELDS)}")
+        return self
 
 
 class Resources(Strict):

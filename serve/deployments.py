@@ -73,7 +73,7 @@ class LocusModel:
         self.stamp, self.checked = self._stamp(), time.monotonic()
         self.pool = ModelPool.load(self.store, self.settings.version)
         ids, phi = self.store.read_query_embeddings(self.pool.checkpoint.encoder)
-        self.query_ids, self.phi = list(ids), phi
+        self.query_ids, self.phi = list(ids), np.array(phi)  # writable: torch refuses read-only arrays
         self.query_pos = {q: i for i, q in enumerate(ids)}
         pick = np.random.default_rng(0).permutation(len(ids))[:self.settings.reference_queries]
         self.reference = phi[np.sort(pick)]

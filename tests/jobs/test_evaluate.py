@@ -13,10 +13,12 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from jobs.eval_config import EvalConfig
 from jobs.evaluate import run_evaluation
 from locus import schemas
+from locus.cli import app
 from locus.errors import LocusDataError
 from locus.store import Store
 from tests.conftest import sample_slice
@@ -115,3 +117,14 @@ def test_config_errors_name_the_field(eval_store, tiny_models, tmp_path):
     judge = _config(eval_store, tiny_models, [{"name": "mmlu-pro", "scorer": {"name": "judge"}}])
     with pytest.raises(ValueError, match="needs 'judge'"):
         EvalConfig.model_validate(judge)
+    template = _config(eval_store, tiny_models, [{"name": "mmlu-pro", "prompt": "{question}?",
+                                                  "scorer": {"name": "choice"}}])
+    with pytest.raises(ValueError, match="prompt uses {question}"):
+        EvalConfig.model_validate(template)
+    nowhere = _config(eval_store, [tmp_path / "no-such-model"], [{"name": "mmlu-pro", "scorer": {"name": "choice"}}])
+    with pytest.raises(ValueError, match="neither a local folder"):
+        EvalConfig.model_validate(nowhere)
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(template))
+    result = CliRunner().invoke(app, ["eval", "run", str(config)])
+    assert result.exit_code == 2 and "{question}" in result.output  # before any engine starts
