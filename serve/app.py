@@ -12,8 +12,11 @@ from serve.ingress import Ingress
 from serve.settings import Autoscaling, ServeSettings
 
 
-def _scaling(autoscaling: Autoscaling) -> dict:
-    return {"autoscaling_config": autoscaling.model_dump()}
+def _scaling(autoscaling: Autoscaling, settings: ServeSettings) -> dict:
+    # Serve's default of 5 requests in flight per replica would cap every encoder batch at 5
+    # and make the router back off under load
+    return {"autoscaling_config": autoscaling.model_dump(),
+            "max_ongoing_requests": max(settings.max_ongoing_requests, settings.encoder_batch_size)}
 
 
 def build(args: dict) -> Application:
@@ -21,8 +24,8 @@ def build(args: dict) -> Application:
     settings = ServeSettings.model_validate(args)
     encoder = load_checkpoint(Store(settings.root), settings.version).encoder  # fails early and clearly
     payload = settings.model_dump()
-    return Ingress.options(**_scaling(settings.ingress)).bind(
-        QueryEncoder.options(**_scaling(settings.encoder)).bind(
+    return Ingress.options(**_scaling(settings.ingress, settings)).bind(
+        QueryEncoder.options(**_scaling(settings.encoder, settings)).bind(
             encoder, settings.encoder_batch_size, settings.encoder_batch_wait_s, settings.encoder_cache_size),
-        LocusModel.options(**_scaling(settings.locus)).bind(payload),
+        LocusModel.options(**_scaling(settings.locus, settings)).bind(payload),
         payload)

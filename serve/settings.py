@@ -39,6 +39,8 @@ class ServeSettings(BaseModel):
     encoder_batch_size: int = Field(32, gt=0, description="@serve.batch size of the query encoder")
     encoder_batch_wait_s: float = Field(0.005, ge=0)
     encoder_cache_size: int = Field(10000, ge=0, description="recent query texts whose vectors are kept")
+    max_ongoing_requests: int = Field(64, gt=0, description="in flight per replica; at least the encoder's batch "
+                                                                 "size, or @serve.batch never fills")
     encoder: Autoscaling = Field(default_factory=Autoscaling)
     locus: Autoscaling = Field(default_factory=Autoscaling)
     ingress: Autoscaling = Field(default_factory=Autoscaling)
