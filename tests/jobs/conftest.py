@@ -17,7 +17,7 @@ def _local_ray(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
 
 
-def test_predictions(store: Store, version: str) -> np.ndarray:
+def heldout_predictions(store: Store, version: str) -> np.ndarray:
     """p(correct) of every model on the test queries, each model embedded from its training evaluations."""
     checkpoint = load_checkpoint(store, version)
     data = load_evaluation_set(store, checkpoint.encoder)

@@ -13,7 +13,7 @@ from locus.cli import app
 from locus.errors import LocusDataError
 from locus.training import TrainConfig
 from locus.training.run import fit_store
-from tests.jobs.conftest import test_predictions as predictions
+from tests.jobs.conftest import heldout_predictions as predictions
 
 TRAIN = TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=15, max_epochs=4, patience=10,
                     warmup_steps=10)
