@@ -26,7 +26,7 @@ class QueryEncoderActor:
 
 
 def run_encoding(root: str, encoder: str, *, actors: int = 1, batch_size: int = 64, chunk_size: int = 1024,
-                 gpu: bool = False, address: str | None = None,
+                 block_size: int = 256, gpu: bool = False, address: str | None = None,
                  log: Callable[[str], None] = print) -> tuple[int, int]:
     """Encode the store's queries that lack `encoder` vectors; returns (newly encoded, total)."""
     import ray
@@ -41,7 +41,9 @@ def run_encoding(root: str, encoder: str, *, actors: int = 1, batch_size: int = 
         return 0, queries.num_rows
     done = 0
     with ray_session(address):
-        dataset = ray.data.from_arrow(todo.select(["query_id", "text"])).map_batches(
+        columns = todo.select(["query_id", "text"])
+        blocks = [columns.slice(i, block_size) for i in range(0, columns.num_rows, block_size)]  # one per actor task
+        dataset = ray.data.from_arrow(blocks).map_batches(
             QueryEncoderActor, fn_constructor_kwargs={"encoder": encoder}, batch_size=batch_size,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
             # fractional CPUs: an actor pool holding every CPU starves Ray Data's own tasks (and hangs)

@@ -69,20 +69,32 @@ def disagreement_matrix(scores: np.ndarray, min_shared: int = 1) -> np.ndarray:
     return out
 
 
+def predicted_disagreement(probs: np.ndarray) -> np.ndarray:
+    """Mean over queries of p_a (1 - p_b) + p_b (1 - p_a), the predicted chance that exactly one of a
+    pair is right. probs: [models, queries]."""
+    p = probs.astype(np.float64)
+    return (p @ (1 - p).T + (1 - p) @ p.T) / p.shape[1]
+
+
 def distance_matrix(embeddings: np.ndarray) -> np.ndarray:
     diff = embeddings[:, None, :] - embeddings[None, :, :]
     return np.sqrt((diff ** 2).sum(-1))
 
 
-def distance_disagreement_correlation(embeddings: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """Pearson and Spearman correlation of embedding distance with disagreement over model pairs."""
-    dist, dis = distance_matrix(embeddings), disagreement_matrix(scores)
-    iu = np.triu_indices(len(embeddings), k=1)
-    d, g = dist[iu], dis[iu]
-    ok = ~np.isnan(g)
+def pair_correlation(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Pearson and Spearman correlation of two symmetric [n, n] matrices over the pairs a < b
+    (pairs where either is NaN are left out)."""
+    iu = np.triu_indices(len(x), k=1)
+    a, b = x[iu], y[iu]
+    ok = ~(np.isnan(a) | np.isnan(b))
     if ok.sum() < 3:
         return {"pearson": float("nan"), "spearman": float("nan")}
-    return {"pearson": float(stats.pearsonr(d[ok], g[ok])[0]), "spearman": float(stats.spearmanr(d[ok], g[ok])[0])}
+    return {"pearson": float(stats.pearsonr(a[ok], b[ok])[0]), "spearman": float(stats.spearmanr(a[ok], b[ok])[0])}
+
+
+def distance_disagreement_correlation(embeddings: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Correlation of embedding distance with measured disagreement over model pairs."""
+    return pair_correlation(distance_matrix(embeddings), disagreement_matrix(scores))
 
 
 def nearest_neighbour_agreement(embeddings: np.ndarray, scores: np.ndarray) -> float:

@@ -13,7 +13,7 @@ import torch
 from locus.checkpoint import Checkpoint, load_checkpoint
 from locus.embedding import embed_store, predict_matrix
 from locus.errors import LocusDataError, UnknownModelError
-from locus.metrics import distance_matrix
+from locus.metrics import distance_matrix, predicted_disagreement
 from locus.store import Store
 
 
@@ -105,8 +105,7 @@ class ModelPool:
                 routes.append(Route(ranked, ids[best], float(p[best])))
                 continue
             up = [i for i in range(len(ids)) if ids[i] not in down]
-            distances = np.linalg.norm(self.z[positions[up]] - self.z[positions[best]], axis=1)
-            proxy = up[int(np.argmin(distances))]
+            proxy = up[nearest(self.z[positions[up]], self.z[positions[best]])]
             routes.append(Route(ranked, ids[proxy], float(p[proxy]), proxy_for=ids[best]))
         return routes
 
@@ -117,12 +116,22 @@ class ModelPool:
         return [(self.model_ids[i], float(distances[i])) for i in order[:k]]
 
     def compare(self, model_ids: list[str], phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embedding distances [n, n] and predicted disagreement over the reference queries phi:
-        the mean of p_a (1 - p_b) + p_b (1 - p_a), the chance exactly one of a pair is right."""
+        """Embedding distances [n, n] and predicted disagreement over the reference queries phi."""
         positions = np.array([self.position(m) for m in model_ids])
-        p = self.predict(phi, positions).T.astype(np.float64)  # [n, Q]
-        disagreement = (p @ (1 - p).T + (1 - p) @ p.T) / p.shape[1]
-        return distance_matrix(self.z[positions]), disagreement
+        return distance_matrix(self.z[positions]), predicted_disagreement(self.predict(phi, positions).T)
+
+    def costs(self, column: str) -> np.ndarray:
+        """Each model's price from the models table (params_b or cost_per_1k_tokens), NaN if unknown."""
+        return np.array([self.models.get(m, {}).get(column) or np.nan for m in self.model_ids], dtype=float)
+
+    def portfolio(self, phi: np.ndarray, method: str, *, k: int | None = None, budget: float | None = None,
+                  cost: str = "params_b") -> tuple[list[str], float]:
+        """Models chosen by a portfolio method and their predicted routing accuracy over queries phi."""
+        from locus.portfolio import select
+
+        probs = self.predict(phi)
+        chosen = select(method, self.z, probs, k=k, cost=self.costs(cost), budget=budget)
+        return [self.model_ids[c] for c in chosen], float(probs[:, chosen].max(axis=1).mean())
 
     def embed(self, phi: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """An embedding from evaluations given as query embeddings [n, query_dim] and scores [n]."""
@@ -140,6 +149,12 @@ class ModelPool:
             self.model_ids.append(model_id)
             self.z = np.vstack([self.z, z[None]])
             self.n_evaluations = np.append(self.n_evaluations, n_evaluations)
+
+
+def nearest(candidates: np.ndarray, target: np.ndarray) -> int:
+    """Position among `candidates` [n, d] of the embedding closest to `target` [d]: the proxy of an
+    unavailable model is its nearest available neighbour."""
+    return int(np.argmin(np.linalg.norm(candidates - target, axis=1)))
 
 
 def adhoc_query_id(text: str) -> str:

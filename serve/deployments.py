@@ -94,6 +94,7 @@ class LocusModel:
     def route(self, phi: np.ndarray, candidates: list[str] | None, unavailable: list[str], cost_weight: float,
               k: int) -> dict:
         self._refresh()
+        phi = np.array(phi)  # Ray delivers arrays read-only; torch wants them writable
         routes = self.pool.route(phi, candidates=candidates, unavailable=unavailable, cost_weight=cost_weight, k=k)
         return {"version": self.pool.version, "results": [
             {"choice": r.choice, "p_correct": r.p_correct, "proxy_for": r.proxy_for,
@@ -118,6 +119,15 @@ class LocusModel:
         distance, disagreement = self.pool.compare(model_ids, self.reference)
         return {"version": self.pool.version, "models": model_ids, "distance": distance.tolist(),
                 "predicted_disagreement": disagreement.tolist()}
+
+    def portfolio(self, method: str, k: int | None, budget: float | None, cost: str) -> dict:
+        self._refresh()
+        chosen, predicted = self.pool.portfolio(self.reference, method, k=k, budget=budget, cost=cost)
+        prices = dict(zip(self.pool.model_ids, self.pool.costs(cost), strict=True))
+        return {"version": self.pool.version, "method": method,
+                "models": [{"model_id": m, "cost": None if np.isnan(prices[m]) else float(prices[m])} for m in chosen],
+                "predicted_routing_acc": predicted,
+                "predicted_pool_routing_acc": float(self.pool.predict(self.reference).max(axis=1).mean())}
 
     # -- embedding and registration ------------------------------------------------------------
     def _phi(self, query_ids: list[str | None], text_phi: np.ndarray) -> np.ndarray:

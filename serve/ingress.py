@@ -20,6 +20,8 @@ from serve.schemas import (
     EmbeddingRequest,
     EmbeddingResponse,
     NeighboursResponse,
+    PortfolioRequest,
+    PortfolioResponse,
     RouteRequest,
     RouteResponse,
 )
@@ -168,3 +170,9 @@ class Ingress:
         """Embedding distances and predicted disagreement (chance exactly one of a pair is right)."""
         self._authorize(request, write=False)
         return await self._call(self.locus, "compare", body.models)
+
+    @api.post("/v1/portfolio", response_model=PortfolioResponse)
+    async def portfolio(self, body: PortfolioRequest, request: Request) -> dict:
+        """k models (or models within a cost budget) that cover the pool, chosen with no new evaluations."""
+        self._authorize(request, write=False)
+        return await self._call(self.locus, "portfolio", body.method, body.k, body.budget, body.cost)

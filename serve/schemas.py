@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -91,3 +93,31 @@ class Neighbour(BaseModel):
 class NeighboursResponse(BaseModel):
     model_id: str
     neighbors: list[Neighbour]
+
+
+class PortfolioRequest(Strict):
+    k: int | None = Field(None, ge=1, le=1000, description="portfolio size")
+    budget: float | None = Field(None, gt=0, allow_inf_nan=False, description="total cost allowed (coverage)")
+    method: Literal["k-center", "k-medoids", "coverage"] = "coverage"
+    cost: Literal["params_b", "cost_per_1k_tokens"] = Field("params_b", description="models-table column that "
+                                                                                    "prices a model")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PortfolioRequest:
+        if (self.k is None) == (self.budget is None):
+            raise ValueError("give exactly one of 'k' (portfolio size) or 'budget' (total cost)")
+        return self
+
+
+class PortfolioModel(BaseModel):
+    model_id: str
+    cost: float | None
+
+
+class PortfolioResponse(BaseModel):
+    version: str
+    method: str
+    models: list[PortfolioModel]
+    predicted_routing_acc: float = Field(description="mean over reference queries of the best p(correct) in the "
+                                                     "portfolio")
+    predicted_pool_routing_acc: float = Field(description="the same with every model")

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from locus.encoders import DEFAULT_ENCODER, encode_store
@@ -18,10 +17,7 @@ SLICE_QUERIES = 600
 
 def sample_slice(n_queries: int = SLICE_QUERIES) -> tuple[pa.Table, pa.Table]:
     """The first `n_queries` questions of the bundled sample and every evaluation on them."""
-    queries, evaluations = sample_tables()
-    queries = queries.slice(0, n_queries)
-    keep = pc.is_in(evaluations.column("query_id"), value_set=queries.column("query_id").combine_chunks())
-    return queries, evaluations.filter(keep)
+    return sample_tables(n_queries)
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +43,30 @@ def encoded_store(encoded_store_template, tmp_path) -> Store:
 @pytest.fixture
 def store(tmp_path) -> Store:
     return Store(tmp_path / "empty-store")
+
+
+SMALL_MODEL = {"dim": 32, "num_latents": 8}
+QUICK_TRAIN = dict(batch_models=8, max_context=256, target_size=64, steps_per_epoch=30, max_epochs=2, warmup_steps=10)
+
+
+@pytest.fixture(scope="session")
+def trained_store_template(encoded_store_template, tmp_path_factory) -> Path:
+    """The encoded slice with a small LOCUS version trained and every model embedded, once per session."""
+    from locus.embedding import embed_store
+    from locus.training import TrainConfig
+    from locus.training.run import fit_store
+
+    root = tmp_path_factory.mktemp("trained") / "store"
+    shutil.copytree(encoded_store_template, root)
+    store = Store(root)
+    fit_store(store, encoder=DEFAULT_ENCODER, model_overrides=SMALL_MODEL, train_config=TrainConfig(**QUICK_TRAIN))
+    embed_store(store)
+    return root
+
+
+@pytest.fixture
+def trained_store(trained_store_template, tmp_path) -> Store:
+    """A private copy of the trained store, free to modify."""
+    root = tmp_path / "trained"
+    shutil.copytree(trained_store_template, root)
+    return Store(root)

@@ -9,8 +9,6 @@ from typer.testing import CliRunner
 from locus.cli import app
 from locus.errors import LocusDataError
 from locus.portfolio import METHODS, coverage, measured_routing, select
-from locus.training import TrainConfig
-from locus.training.run import fit_store
 
 
 def _pool(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -59,15 +57,12 @@ def test_measured_routing_beats_random_portfolios():
     assert result["routing_acc"] > result["random_mean"]
 
 
-def test_portfolio_command_on_the_real_slice(encoded_store):
-    fit_store(encoded_store, encoder="all-MiniLM-L6-v2", model_overrides={"dim": 32, "num_latents": 8},
-              train_config=TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=30,
-                                       max_epochs=2, warmup_steps=10))
-    result = CliRunner().invoke(app, ["portfolio", "--root", str(encoded_store.uri), "--k", "3"])
+def test_portfolio_command_on_the_real_slice(trained_store):
+    result = CliRunner().invoke(app, ["portfolio", "--root", str(trained_store.uri), "--k", "3"])
     assert result.exit_code == 0, result.output
     assert "routing accuracy among the portfolio" in result.output
     measured = float(result.output.split("among the portfolio ")[1].split(";")[0])
     random_mean = float(result.output.split("random portfolios of 3: ")[1].split(" ")[0])
     assert measured >= random_mean
-    bad = CliRunner().invoke(app, ["portfolio", "--root", str(encoded_store.uri), "--budget", "10"])
+    bad = CliRunner().invoke(app, ["portfolio", "--root", str(trained_store.uri), "--budget", "10"])
     assert bad.exit_code == 2 and "needs every model's cost" in bad.output  # the sample has no params for some

@@ -12,9 +12,9 @@ import numpy as np
 
 from locus.bench.plots import line_panels
 from locus.bench.quality import run_method
-from locus.checkpoint import load_checkpoint
 from locus.data import QuerySplit, load_evaluation_set, split_queries
 from locus.embedding import embed_models, predict_matrix
+from locus.heldout import checkpoint_data
 from locus.metrics import correctness_accuracy, distance_matrix, quality_report, routing_accuracy
 from locus.model import ModelConfig
 from locus.store import Store
@@ -79,18 +79,11 @@ def sample_efficiency(store: Store, out_dir: Path, *, encoder: str, budgets: lis
     return results
 
 
-def _checkpoint_data(store: Store, version: str) -> tuple:
-    checkpoint = load_checkpoint(store, version)
-    data = load_evaluation_set(store, checkpoint.encoder)
-    split = split_queries(data.query_ids, checkpoint.meta["train_config"].get("split_seed", 0))
-    return checkpoint, data, split
-
-
 def query_overlap(store: Store, out_dir: Path, *, version: str = "latest", size: int = 256,
                   fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0), seed: int = 0, log: Log = print) -> dict:
     """Embed every model from `size` training evaluations of which a fraction comes from one shared
     reference query set and the rest from elsewhere; test correctness should not depend on it."""
-    checkpoint, data, split = _checkpoint_data(store, version)
+    checkpoint, data, split = checkpoint_data(store, version)
     train = data.restrict(split.train)
     rng = np.random.default_rng(seed)
     reference = set(rng.choice(split.train, size=size, replace=False).tolist())
@@ -124,7 +117,7 @@ def stability(store: Store, out_dir: Path, *, version: str = "latest", sizes: tu
               512, 1024), seed: int = 0, log: Log = print) -> dict:
     """Embed each model twice from disjoint evaluation sets of one size; count the models whose two
     embeddings are closer to each other than either is to any other model's embedding."""
-    checkpoint, data, split = _checkpoint_data(store, version)
+    checkpoint, data, split = checkpoint_data(store, version)
     train = data.restrict(split.train)
     rng = np.random.default_rng(seed)
     m = len(train.model_ids)

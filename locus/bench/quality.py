@@ -88,3 +88,16 @@ def run_quality_benchmark(store: Store, *, encoder: str, budgets: list[int | Non
                         "test_cells": int((~np.isnan(test_scores)).sum()), "models": len(data.model_ids),
                         "seed": seed}
     return results
+
+
+def against_baselines(held, *, methods: tuple[str, ...] = ("mf", "irt", "knn", "single_best", "random", "oracle"),
+                      seed: int = 0) -> dict[str, dict[str, float]]:
+    """A registered version (its held-out view) next to each baseline fitted on the same training
+    evaluations: {method: {routing_acc, hit3, correctness_acc, auc, seconds}} on the test split."""
+    results = {"locus": {k: v for k, v in quality_report(held.probs, held.scores).items() if k in REPORTED}}
+    for method in methods:
+        start = time.perf_counter()
+        probs, _ = run_method(method, held.data, held.split, None, seed, TrainConfig())
+        report = quality_report(probs, held.scores)
+        results[method] = {**{k: report[k] for k in REPORTED}, "seconds": time.perf_counter() - start}
+    return results

@@ -9,7 +9,8 @@ from locus.cli.data import encode, import_app
 from locus.cli.evaluation import eval_app, score
 from locus.cli.jobs import job_app
 from locus.cli.quickstart import quickstart
-from locus.cli.selection import portfolio
+from locus.cli.reporting import report
+from locus.cli.selection import explore, onboard, portfolio
 from locus.cli.serving import serve
 from locus.cli.training import embed, fit, runs, train
 
@@ -24,7 +25,10 @@ app.command()(train)
 app.command()(runs)
 app.command()(embed)
 app.command()(serve)
+app.command()(explore)
 app.command()(portfolio)
+app.command()(onboard)
+app.command()(report)
 app.add_typer(bench_app, name="bench")
 app.add_typer(job_app, name="job")
 app.command()(quickstart)

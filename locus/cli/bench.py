@@ -20,6 +20,7 @@ from locus.cli.common import (
     ints,
     open_store,
     reports_errors,
+    write_json,
 )
 from locus.errors import LocusDataError
 
@@ -47,8 +48,6 @@ def bench_quality(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
                   holdout_models: Annotated[int, typer.Option(help="also embed K models LOCUS never trained on")] = 0,
                   out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None) -> None:
     """LOCUS against matrix factorisation, IRT, kNN, single best, random and oracle on the same split."""
-    import json
-
     from locus.bench.quality import METHODS, run_quality_benchmark
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip()) or METHODS
@@ -69,8 +68,7 @@ def bench_quality(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
                           f"{r['auc']:.3f}", f"{r['seconds']:.1f}")
     console.print(table)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2))
+        write_json(out, results)
 
 
 @bench_app.command("sample-efficiency")
@@ -123,3 +121,43 @@ def bench_latents(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
                  log=console.print)
 
 
+
+
+@bench_app.command("proxy")
+@reports_errors
+def bench_proxy(root: Root = DEFAULT_ROOT, version: Version = "latest",
+                out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None) -> None:
+    """Routing accuracy kept when each routed model is down and its nearest neighbour answers instead,
+    against a random substitute and re-routing to the next-best predicted model (test questions)."""
+    from locus.bench.proxy import proxy_benchmark
+    from locus.heldout import load_heldout
+
+    results = proxy_benchmark(load_heldout(open_store(root), version))
+    table = Table(title=f"each routed model taken down in turn ({results['test_queries']} test questions)")
+    for column in ("model down", "proxy", "queries", "own", "proxy acc", "random", "re-route"):
+        table.add_column(column, justify="right")
+    for r in results["models"]:
+        table.add_row(r["model_id"], r["proxy"], str(r["queries"]), f"{r['own_acc']:.3f}", f"{r['proxy_acc']:.3f}",
+                      f"{r['random_acc']:.3f}", f"{r['reroute_acc']:.3f}")
+    console.print(table)
+    console.print(f"routing accuracy kept: nearest-neighbour proxy {results['proxy_kept']:.1%}, random substitute "
+                  f"{results['random_kept']:.1%}, re-routing {results['reroute_kept']:.1%}")
+    if out is not None:
+        write_json(out, results)
+
+
+@bench_app.command("onboarding")
+@reports_errors
+def bench_onboarding(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
+                     holdout: Annotated[int, typer.Option(help="models left out of training and onboarded")] = 5,
+                     budgets: Annotated[str, typer.Option(help="evaluations of each onboarded model")] =
+                     "4,8,16,32,64,128,256",
+                     seeds: Annotated[str, typer.Option(help="seeds of the strategies' choices")] = "0,1,2,3",
+                     out_dir: OutDir = Path("benchmarks/results")) -> None:
+    """Held-out correctness accuracy vs evaluations for each onboarding strategy (random included)."""
+    from locus.bench.onboarding import onboarding_benchmark
+
+    results = onboarding_benchmark(open_store(root), out_dir, encoder=encoder, holdout=holdout,
+                                   budgets=tuple(ints(budgets, "--budgets")), seeds=tuple(ints(seeds, "--seeds")),
+                                   log=console.print)
+    console.print({"evaluations_to_match_random": results.get("evaluations_to_match_random")})

@@ -53,3 +53,11 @@ def ints(text: str, flag: str) -> list[int]:
         return [int(v) for v in text.split(",")]
     except ValueError as exc:
         raise LocusDataError(f"{flag}: expected comma-separated whole numbers, got {text!r}") from exc
+
+
+def write_json(path: Path, payload: dict) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2))
+    console.print(f"wrote {path}")

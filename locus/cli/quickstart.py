@@ -1,4 +1,4 @@
-"""`locus quickstart`: the whole pipeline on the bundled real sample."""
+"""`locus quickstart`: the whole platform on a local Ray cluster and the bundled real sample."""
 
 from __future__ import annotations
 
@@ -7,19 +7,23 @@ from typing import Annotated
 import typer
 
 from locus.cli.common import Root, console, reports_errors
-from locus.cli.data import encode, import_sample
-from locus.cli.training import embed, fit
 
 
 @reports_errors
 def quickstart(root: Root = "./locus-quickstart",
-               max_epochs: Annotated[int, typer.Option(help="upper bound on training epochs")] = 30) -> None:
-    """Import the bundled real sample, encode its queries, fit, embed, and print test quality."""
-    console.rule("[bold]1/4 import the bundled MMLU-Pro sample")
-    import_sample(root)
-    console.rule("[bold]2/4 encode queries")
-    encode(root)
-    console.rule("[bold]3/4 fit LOCUS")
-    fit(root, max_epochs=max_epochs)
-    console.rule("[bold]4/4 embed every model")
-    embed(root)
+               workers: Annotated[int, typer.Option(help="Ray Train workers")] = 2,
+               max_epochs: Annotated[int, typer.Option(help="upper bound on training epochs")] = 8,
+               steps_per_epoch: Annotated[int, typer.Option(help="optimiser steps per epoch")] = 100,
+               queries: Annotated[int | None, typer.Option(help="use only the first N sample questions "
+                                                                "(default: all 3,000)")] = None,
+               port: Annotated[int, typer.Option(help="HTTP port of the Serve app")] = 8000,
+               keep_serving: Annotated[bool, typer.Option(help="keep the Serve app up until Ctrl-C")] = False,
+               address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: start a local one)")]
+               = None) -> None:
+    """Import the bundled real sample, encode it (Ray Data), train (Ray Train), embed, compare with the
+    baselines, write the report, then serve and route example questions over HTTP."""
+    from jobs.quickstart import QuickstartConfig, run_quickstart
+
+    run_quickstart(QuickstartConfig(root=root, workers=workers, max_epochs=max_epochs,
+                                    steps_per_epoch=steps_per_epoch, queries=queries, port=port,
+                                    keep_serving=keep_serving, address=address), console)

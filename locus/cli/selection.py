@@ -1,13 +1,16 @@
-"""`locus portfolio`: choose k models (or models within a budget) with zero extra evaluations."""
+"""Deciding which models and which queries: `locus explore` (how models relate, judged on held-out
+questions), `locus portfolio` (k models or a budget, no extra evaluations) and `locus onboard`
+(the next queries to evaluate a new model on)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from locus.cli.common import DEFAULT_ROOT, Root, Version, console, open_store, reports_errors
+from locus.cli.common import DEFAULT_ROOT, Root, Version, console, open_store, reports_errors, write_json
 
 
 @reports_errors
@@ -33,7 +36,7 @@ def portfolio(root: Root = DEFAULT_ROOT, version: Version = "latest",
     test = split_queries(data.query_ids, pool.checkpoint.meta["train_config"]["split_seed"]).test
     order = [pool.position(m) for m in data.model_ids]
     probs = pool.predict(data.phi[test], np.asarray(order))  # [queries, models], models in data order
-    prices = np.array([pool.models.get(m, {}).get(cost) or np.nan for m in data.model_ids], dtype=float)
+    prices = pool.costs(cost)[order]
     chosen = select(method, pool.z[order], probs, k=k, cost=prices, budget=budget)
     measured = measured_routing(probs.T, data.dense(test), chosen)
     table = Table(title=f"{method} portfolio of {len(chosen)} models (version {pool.version})")
@@ -45,3 +48,63 @@ def portfolio(root: Root = DEFAULT_ROOT, version: Version = "latest",
     console.print(f"test queries: routing accuracy among the portfolio {measured['routing_acc']:.3f}; random "
                   f"portfolios of {len(chosen)}: {measured['random_mean']:.3f} +- {measured['random_std']:.3f}; "
                   f"predicted {probs[:, chosen].max(axis=1).mean():.3f}")
+
+
+@reports_errors
+def explore(root: Root = DEFAULT_ROOT, version: Version = "latest",
+            k: Annotated[int, typer.Option("--k", help="neighbours listed per model")] = 3,
+            out: Annotated[Path | None, typer.Option(help="write everything (matrices included) as JSON here")]
+            = None) -> None:
+    """Distances and nearest neighbours of every model, and how well embedding distance and predicted
+    disagreement track the disagreement measured on held-out test questions."""
+    from locus.explore import explore as run_explore
+    from locus.heldout import load_heldout
+
+    result = run_explore(load_heldout(open_store(root), version), k=k)
+    table = Table(title=f"nearest neighbours (version {result['version']}; agreement on "
+                        f"{result['test_queries']} test questions)")
+    table.add_column("model")
+    for i in range(1, k + 1):
+        table.add_column(f"#{i} (distance, agreement)")
+    for model, neighbours in result["neighbours"].items():
+        table.add_row(model, *(f"{n['model_id']} ({n['distance']:.2f}, {n['agreement']:.2f})" for n in neighbours))
+    console.print(table)
+    d, p = result["distance_vs_disagreement"], result["predicted_vs_measured"]
+    nearest, mean = result["nearest_neighbour_agreement"], result["mean_pair_agreement"]
+    console.print(f"embedding distance vs measured disagreement: Pearson {d['pearson']:.3f}, Spearman "
+                  f"{d['spearman']:.3f}\npredicted vs measured disagreement: Pearson {p['pearson']:.3f}, Spearman "
+                  f"{p['spearman']:.3f}\nagreement with the nearest neighbour {nearest:.3f} (all pairs {mean:.3f})")
+    if out is not None:
+        write_json(out, result)
+
+
+@reports_errors
+def onboard(root: Root = DEFAULT_ROOT, version: Version = "latest",
+            model: Annotated[str, typer.Option(help="the model to onboard (new, or with some evaluations stored)")]
+            = ...,
+            budget: Annotated[int, typer.Option(help="how many queries to propose")] = 64,
+            strategy: Annotated[str, typer.Option(help="stratified | random | coverage | disagreement | "
+                                                       "uncertainty (see `locus bench onboarding`)")]
+            = "stratified",
+            seed: Annotated[int, typer.Option(help="seed of tie-breaks and random picks")] = 0,
+            out: Annotated[Path | None, typer.Option(help="write the proposed queries here (CSV, JSONL or Parquet)")]
+            = None) -> None:
+    """Propose the next queries to evaluate a model on, so that its embedding is good after few
+    evaluations; score them, then `locus embed --model ID --evaluations FILE`."""
+    from locus.importers.table import write_table_file
+    from locus.onboarding import plan
+
+    proposed = plan(open_store(root), model, budget, strategy=strategy, version=version, seed=seed)
+    table = Table(title=f"next {proposed.num_rows} queries for {model} ({strategy})")
+    for column in ("query_id", "benchmark", "text"):
+        table.add_column(column, overflow="ellipsis", no_wrap=column == "text", max_width=80 if column == "text"
+                         else None)
+    for row in proposed.slice(0, 20).to_pylist():
+        table.add_row(row["query_id"], row["benchmark"] or "", row["text"].replace("\n", " ")[:200])
+    console.print(table)
+    if proposed.num_rows > 20:
+        console.print(f"... and {proposed.num_rows - 20} more")
+    if out is not None:
+        write_table_file(proposed, out)
+        console.print(f"wrote {out}; evaluate {model} on these queries, then "
+                      f"`locus embed --root {root} --model {model} --evaluations <query_id,score file>`")

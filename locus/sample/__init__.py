@@ -9,11 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 FOLDER = Path(__file__).resolve().parent
 
 
-def sample_tables() -> tuple[pa.Table, pa.Table]:
-    """(queries, evaluations) of the bundled sample."""
-    return pq.read_table(FOLDER / "queries.parquet"), pq.read_table(FOLDER / "evaluations.parquet")
+def sample_tables(queries: int | None = None) -> tuple[pa.Table, pa.Table]:
+    """(queries, evaluations) of the bundled sample; with `queries`, only the first that many
+    questions and the evaluations on them (a quicker slice for tests and short runs)."""
+    table, evaluations = pq.read_table(FOLDER / "queries.parquet"), pq.read_table(FOLDER / "evaluations.parquet")
+    if queries is None:
+        return table, evaluations
+    table = table.slice(0, queries)
+    keep = pc.is_in(evaluations.column("query_id"), value_set=table.column("query_id").combine_chunks())
+    return table, evaluations.filter(keep)

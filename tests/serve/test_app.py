@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 
 from locus.embedding import embed_store
-from locus.training import TrainConfig
-from locus.training.run import fit_store
 from serve.run import serving
 from serve.settings import ServeSettings
 
@@ -41,19 +39,15 @@ def call(url: str, path: str, body: object | None = None, *, token: str | None =
 
 
 @pytest.fixture(scope="module")
-def trained_store(encoded_store_template, tmp_path_factory):
+def trained_store(trained_store_template, tmp_path_factory):
+    """The module's own copy: the tests register models and rewrite the models table."""
     import shutil
 
     from locus.store import Store
 
     root = tmp_path_factory.mktemp("serve") / "store"
-    shutil.copytree(encoded_store_template, root)
-    store = Store(root)
-    fit_store(store, encoder="all-MiniLM-L6-v2", model_overrides={"dim": 32, "num_latents": 8},
-              train_config=TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=30,
-                                       max_epochs=2, warmup_steps=10))
-    embed_store(store)
-    return store
+    shutil.copytree(trained_store_template, root)
+    return Store(root)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +136,11 @@ def test_compare_gives_distances_and_predicted_disagreement(url, trained_store):
     ("/v1/embeddings", {"evaluations": [{"query": "a", "score": "high"}]}, 422, "score"),
     ("/v1/embeddings", {"evaluations": [{"query": "a", "score": 1}] * 701}, 413, "limit of 700"),
     ("/v1/compare", {"models": ["no-such-model", "other"]}, 404, "no-such-model"),
+    ("/v1/portfolio", {"k": 2, "budget": 3.0}, 422, "exactly one"),
+    ("/v1/portfolio", {"k": 0}, 422, "k"),
+    ("/v1/portfolio", {"k": 999}, 422, "between 1 and"),
+    ("/v1/portfolio", {"k": 2, "method": "vibes"}, 422, "method"),
+    ("/v1/portfolio", {"budget": 5.0, "method": "k-center"}, 422, "needs --method coverage"),
 ])
 def test_bad_input_gets_a_4xx_that_says_what_is_wrong(url, path, payload, status, mentions):
     raw = payload if isinstance(payload, bytes) else None
@@ -199,6 +198,30 @@ def _locus_replicas() -> set[tuple[str, str]]:
 
     return {(a["name"], a["namespace"]) for a in ray.util.list_named_actors(all_namespaces=True)
             if "LocusModel" in a["name"] and a["name"].startswith("SERVE_REPLICA") and "#private#" not in a["name"]}
+
+
+@pytest.mark.parametrize("method", ["k-center", "k-medoids", "coverage"])
+def test_portfolio_of_k_distinct_models(url, method):
+    status, body = call(url, "/v1/portfolio", {"k": 3, "method": method})
+    assert status == 200, body
+    chosen = [m["model_id"] for m in body["models"]]
+    known = {m["model_id"] for m in call(url, "/v1/models")[1]["models"]}
+    assert len(set(chosen)) == 3 and set(chosen) <= known
+    assert 0 < body["predicted_routing_acc"] <= body["predicted_pool_routing_acc"] + 1e-9
+
+
+def test_portfolio_within_a_budget_needs_prices_and_respects_them(url, trained_store):
+    import pyarrow as pa
+
+    models = [m["model_id"] for m in call(url, "/v1/models")[1]["models"]]
+    status, body = call(url, "/v1/portfolio", {"budget": 10.0})
+    assert status == 422 and "cost" in body["error"]  # the sample store has no prices yet
+    prices = [float(1 + i % 5) for i in range(len(models))]
+    trained_store.write_models(pa.table({"model_id": models, "params_b": prices}))
+    time.sleep(0.5)  # past refresh_seconds: the deployment reloads the models table
+    status, body = call(url, "/v1/portfolio", {"budget": 6.0})
+    assert status == 200, body
+    assert sum(m["cost"] for m in body["models"]) <= 6.0 and len(body["models"]) >= 2
 
 
 def test_a_killed_replica_is_replaced_while_requests_keep_coming(url):

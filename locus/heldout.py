@@ -1,0 +1,44 @@
+"""A registered version seen on held-out questions: every model embedded from its training-split
+evaluations only, with predicted p(correct) and measured scores on the test split. Explore, the
+proxy benchmark, portfolio curves and the report all judge the embeddings this way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from locus.checkpoint import Checkpoint, load_checkpoint
+from locus.data import EvaluationSet, QuerySplit, load_evaluation_set, split_queries
+from locus.embedding import embed_models, predict_matrix
+from locus.store import Store
+
+
+@dataclass
+class HeldOut:
+    checkpoint: Checkpoint
+    data: EvaluationSet
+    split: QuerySplit
+    z: np.ndarray  # [models, d] from training-split evaluations
+    probs: np.ndarray  # [models, test queries] predicted p(correct)
+    scores: np.ndarray  # [models, test queries] measured, NaN where not evaluated
+
+    @property
+    def model_ids(self) -> list[str]:
+        return self.data.model_ids
+
+
+def checkpoint_data(store: Store, version: str = "latest") -> tuple[Checkpoint, EvaluationSet, QuerySplit]:
+    """A version, the store's evaluations under its encoder, and the query split it trained on."""
+    checkpoint = load_checkpoint(store, version)
+    data = load_evaluation_set(store, checkpoint.encoder)
+    split = split_queries(data.query_ids, checkpoint.meta["train_config"].get("split_seed", 0))
+    return checkpoint, data, split
+
+
+def load_heldout(store: Store, version: str = "latest") -> HeldOut:
+    checkpoint, data, split = checkpoint_data(store, version)
+    train = data.restrict(split.train)
+    z = embed_models(checkpoint.model, data.phi, train.query_index, train.scores, names=data.model_ids)
+    probs = predict_matrix(checkpoint.model, z, data.phi[split.test])
+    return HeldOut(checkpoint, data, split, z, probs, data.dense(split.test))
