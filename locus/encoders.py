@@ -39,6 +39,24 @@ def load_encoder(name: str, device: str | None = None):
     return SentenceTransformer(resolve_encoder(name), device=device)
 
 
+def load_serving_encoder(name: str, *, max_tokens: int | None = None, int8: bool = False):
+    """A private copy of the encoder tuned for latency: inputs cut to `max_tokens` word pieces and,
+    with `int8`, Linear layers quantized dynamically. On MMLU-Pro test questions this is 4.5x
+    faster (max_tokens 128 + int8) at unchanged routing accuracy (benchmarks/README.md)."""
+    import torch
+
+    model = load_encoder.__wrapped__(name)  # not the shared cached instance: it is modified below
+    if max_tokens:
+        model.max_seq_length = min(max_tokens, model.max_seq_length)
+    if int8:
+        import warnings
+
+        with warnings.catch_warnings():  # eager-mode quantization warns that it moves to torchao
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model
+
+
 def encode_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64,
                  progress: bool = False) -> np.ndarray:
     """Encode texts to a float32 matrix [len(texts), dim]."""

@@ -26,6 +26,6 @@ def build(args: dict) -> Application:
     payload = settings.model_dump()
     return Ingress.options(**_scaling(settings.ingress, settings)).bind(
         QueryEncoder.options(**_scaling(settings.encoder, settings)).bind(
-            encoder, settings.encoder_batch_size, settings.encoder_batch_wait_s, settings.encoder_cache_size),
+            encoder, payload),
         LocusModel.options(**_scaling(settings.locus, settings)).bind(payload),
         payload)

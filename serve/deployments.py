@@ -22,16 +22,23 @@ from serve.settings import ServeSettings
 @serve.deployment(ray_actor_options={"num_cpus": 0.5})
 class QueryEncoder:
     """Encodes query texts; concurrent requests are batched into one forward pass, and texts seen
-    recently (retries, popular prompts) come from an LRU cache without encoding."""
+    recently (retries, popular prompts) come from an LRU cache without encoding. Routing uses the
+    fast encoder (truncated, int8 by default); texts that become stored queries of a registered
+    model use the exact one, as training did."""
 
-    def __init__(self, encoder: str, batch_size: int, batch_wait_s: float, cache_size: int) -> None:
-        from locus.encoders import load_encoder
+    def __init__(self, encoder: str, settings: dict) -> None:
+        import torch
 
-        self.model = load_encoder(encoder)
-        self.encode_batch.set_max_batch_size(batch_size)
-        self.encode_batch.set_batch_wait_timeout_s(batch_wait_s)
+        from locus.encoders import load_serving_encoder
+
+        config = ServeSettings.model_validate(settings)
+        torch.set_num_threads(config.encoder_threads)
+        self.model = load_serving_encoder(encoder, max_tokens=config.encoder_max_tokens, int8=config.encoder_int8)
+        self.encoder = encoder
+        self.encode_batch.set_max_batch_size(config.encoder_batch_size)
+        self.encode_batch.set_batch_wait_timeout_s(config.encoder_batch_wait_s)
         self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.cache_size = cache_size
+        self.cache_size = config.encoder_cache_size
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
@@ -50,6 +57,12 @@ class QueryEncoder:
 
     async def __call__(self, texts: list[str]) -> np.ndarray:
         return np.stack(await asyncio.gather(*(self._encode(t) for t in texts)))
+
+    def exact(self, texts: list[str]) -> np.ndarray:
+        """Vectors from the full encoder, identical to `locus encode`'s (for texts that get stored)."""
+        from locus.encoders import encode_texts
+
+        return encode_texts(texts, self.encoder)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25})

@@ -146,7 +146,7 @@ class Ingress:
         texts = [e.query for e in body.evaluations]
         given = [t for t in texts if t is not None]
         self._check_texts(given, "evaluations.query")
-        text_phi = await self.encoder.remote(given) if given else None
+        text_phi = await self.encoder.exact.remote(given) if given else None
         return await self._call(self.locus, "embed", [e.query_id for e in body.evaluations], texts,
                                 [e.score for e in body.evaluations], text_phi, body.model_id)
 

@@ -39,6 +39,10 @@ class ServeSettings(BaseModel):
     encoder_batch_size: int = Field(32, gt=0, description="@serve.batch size of the query encoder")
     encoder_batch_wait_s: float = Field(0.005, ge=0)
     encoder_cache_size: int = Field(10000, ge=0, description="recent query texts whose vectors are kept")
+    encoder_max_tokens: int | None = Field(128, gt=0, description="word pieces of a query the encoder reads (None: "
+                                                                  "the encoder's own limit)")
+    encoder_int8: bool = Field(True, description="int8 dynamic quantization of the encoder's Linear layers")
+    encoder_threads: int = Field(2, gt=0, description="torch threads of each encoder replica")
     max_ongoing_requests: int = Field(64, gt=0, description="in flight per replica; at least the encoder's batch "
                                                                  "size, or @serve.batch never fills")
     encoder: Autoscaling = Field(default_factory=Autoscaling)

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from locus.embedding import embed_store
+from locus.encoders import encode_texts
+from locus.routing import adhoc_query_id
 from serve.run import serving
 from serve.settings import ServeSettings
 
@@ -104,6 +106,10 @@ def test_register_a_model_then_route_to_it_and_find_its_twin(url, trained_store)
     status, refined = call(url, "/v1/embeddings", {"model_id": "newcomer", "evaluations": [
         {"query": "A brand new question about thermodynamics?", "score": 1.0}]}, token=TOKEN)
     assert status == 200 and refined["n_evaluations"] == len(evaluations) + 1
+    ids, vectors = trained_store.read_query_embeddings("all-MiniLM-L6-v2")
+    stored = vectors[ids.index(adhoc_query_id("A brand new question about thermodynamics?"))]
+    exact = encode_texts(["A brand new question about thermodynamics?"])[0]
+    assert np.allclose(stored, exact, atol=1e-5)  # stored queries get the exact encoder, not the fast one
     assert "newcomer" in {m["model_id"] for m in call(url, "/v1/models")[1]["models"]}
 
     # embedding without a model_id is a read: no token, nothing stored
@@ -168,6 +174,26 @@ def test_registry_changes_are_seen_without_a_restart(url, trained_store):
     while "written-elsewhere" not in {m["model_id"] for m in call(url, "/v1/models")[1]["models"]}:
         assert time.monotonic() < deadline, "the new model never appeared"
         time.sleep(0.5)
+
+
+def test_fast_routing_encoder_predicts_like_the_exact_one(url, trained_store):
+    """The served encoder reads 128 word pieces in int8; what it predicts for each (query, model),
+    beyond each model's average, follows the exact vectors' predictions."""
+    from locus.routing import ModelPool
+
+    pool = ModelPool.load(trained_store)
+    texts = [t for t in trained_store.read_queries().column("text").to_pylist() if len(t) <= 500][:40]
+    exact = pool.predict(encode_texts(texts))  # [queries, models]
+    served = np.full_like(exact, np.nan)
+    for start in range(0, len(texts), 8):
+        status, body = call(url, "/v1/route", {"queries": texts[start:start + 8], "k": 100})
+        assert status == 200, body
+        for row, result in enumerate(body["results"]):
+            for ranked in result["ranked"]:
+                served[start + row, pool.position(ranked["model_id"])] = ranked["p_correct"]
+    assert not np.isnan(served).any()
+    centred = [p - p.mean(axis=0) for p in (exact, served)]  # the query-dependent part only
+    assert np.corrcoef(centred[0].ravel(), centred[1].ravel())[0, 1] > 0.8
 
 
 def test_openapi_docs_are_served(url):
