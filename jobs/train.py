@@ -9,7 +9,11 @@ version in the store's checkpoint registry when the run ends.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +151,20 @@ def train_worker(loop_config: dict[str, Any]) -> None:
                         snapshot=snapshot, metrics=metrics, version=loop_config["version"])
 
 
+@contextmanager
+def _own_ctrl_c() -> Iterator[None]:
+    """Ray Train installs a SIGINT handler for the run and leaves it behind; put ours back, or a
+    later Ctrl-C (the quickstart's --keep-serving) would be swallowed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_training(job: TrainJobConfig, *, address: str | None = None) -> TrainJobResult:
     """Train on a local Ray cluster (started here) or the one at `address`; returns the registered version."""
     import ray.train
@@ -174,7 +192,8 @@ def run_training(job: TrainJobConfig, *, address: str | None = None) -> TrainJob
         trainer = TorchTrainer(train_worker, train_loop_config=loop_config, scaling_config=scaling,
                                run_config=run_config,
                                torch_config=TorchConfig(backend="nccl" if job.scaling.gpu else "gloo"))
-        trainer.fit()
+        with _own_ctrl_c():
+            trainer.fit()
     registered = load_checkpoint(store, version)
     return TrainJobResult(version=version, metrics=registered.meta["metrics"], snapshot=registered.meta["snapshot"],
                           run_path=store.path("runs", name))
