@@ -61,6 +61,19 @@ def _wait(client, job_id: str, timeout: float | None = None) -> str:
     return status
 
 
+def _submit(client, *, patience_s: float = 90.0, **job) -> str:
+    """Submit; while a freshly started head has no job agent yet, Ray answers 500 'No available
+    agent to submit job': retry that for a while instead of failing."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return client.submit_job(**job)
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
+
+
 @job_app.command("submit", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @reports_errors
 def submit(ctx: typer.Context, address: Address = None,
@@ -75,8 +88,8 @@ def submit(ctx: typer.Context, address: Address = None,
         raise LocusDataError(f"give the locus command to run after `--`, one of {', '.join(SUBMITTABLE)}; "
                              f"e.g. locus job submit -- train --root ROOT")
     client = _client(address)
-    job_id = client.submit_job(entrypoint="locus " + shlex.join(args), runtime_env=_runtime_env(runtime_env,
-                                                                                                  working_dir))
+    job_id = _submit(client, entrypoint="locus " + shlex.join(args), runtime_env=_runtime_env(runtime_env,
+                                                                                                working_dir))
     console.print(job_id)
     if wait:
         status = _wait(client, job_id)

@@ -51,7 +51,11 @@ def test_quickstart_runs_every_stage_keeps_serving_and_cleans_up(tmp_path):
                 assert json.loads(response.read())["results"][0]["choice"]
         finally:
             process.send_signal(signal.SIGINT)  # Ctrl-C
-            code = process.wait(timeout=180)
+            try:
+                code = process.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # never leave a cluster behind for later tests
+                raise
     output = path.read_text()
     assert code == 0, output[-4000:]
     for stage in range(1, 8):
