@@ -133,7 +133,7 @@ class Ingress:
         if len(texts) > self.settings.max_batch:
             raise HTTPProblem(422, f"queries: {len(texts)} exceed the batch limit of {self.settings.max_batch}")
         self._check_texts(texts, "queries")
-        phi = await self.encoder.remote(texts)
+        phi = self.encoder.remote(texts)  # not awaited: Serve passes the encoder's result straight to LOCUS
         return await self._call(self.locus, "route", phi, body.candidates, body.unavailable, body.cost_weight, body.k)
 
     @api.post("/v1/embeddings", response_model=EmbeddingResponse)
