@@ -148,7 +148,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     if rank == 0:
         metrics = run_metrics(result, test) | {"workers": world_size, "run": loop_config["run_path"]}
         save_checkpoint(store, result.model, encoder=job.encoder, train_config=job.train.model_dump(),
-                        snapshot=snapshot, metrics=metrics, version=loop_config["version"])
+                        snapshot=snapshot, metrics=metrics, routing=result.routing, version=loop_config["version"])
 
 
 @contextmanager

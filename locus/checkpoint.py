@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from locus.calibration import RouteCalibration
 from locus.errors import LocusDataError
 from locus.model import Locus, ModelConfig
 from locus.store import Store
@@ -29,20 +30,25 @@ class Checkpoint:
     encoder: str
     meta: dict[str, Any]
 
+    @property
+    def routing(self) -> RouteCalibration:
+        return RouteCalibration.from_dict(self.meta.get("routing"))
+
 
 def new_version() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 def save_checkpoint(store: Store, model: Locus, *, encoder: str, train_config: dict[str, Any],
-                    snapshot: dict[str, Any], metrics: dict[str, Any], version: str | None = None) -> str:
-    """Write weights and metadata under checkpoints/<version>/ and point LATEST at it."""
+                    snapshot: dict[str, Any], metrics: dict[str, Any], routing: RouteCalibration | None = None,
+                    version: str | None = None) -> str:
+    """Write weights, metadata and routing calibration under checkpoints/<version>/; point LATEST at it."""
     version = version or new_version()
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     meta = {"version": version, "encoder": encoder, "model_config": model.config.model_dump(),
             "train_config": train_config, "snapshot": snapshot, "metrics": metrics,
-            "created_at": datetime.now(UTC).isoformat()}
+            "routing": (routing or RouteCalibration()).to_dict(), "created_at": datetime.now(UTC).isoformat()}
     store.write_bytes(buffer.getvalue(), "checkpoints", version, "model.pt")
     store.write_bytes(json.dumps(meta, indent=2).encode(), "checkpoints", version, "checkpoint.json")
     store.write_bytes(version.encode(), "checkpoints", LATEST)
@@ -79,7 +85,8 @@ def load_checkpoint(store: Store, version: str = "latest", *, encoder: str | Non
         raise LocusDataError(f"checkpoint {version!r} not found under {store.path('checkpoints')}")
     try:
         meta = json.loads(store.read_bytes("checkpoints", version, "checkpoint.json"))
-        model = Locus(ModelConfig(**meta["model_config"]))
+        # versions saved before the mean path existed were trained without it
+        model = Locus(ModelConfig(**{"mean_path": False} | meta["model_config"]))
         state = torch.load(io.BytesIO(store.read_bytes("checkpoints", version, "model.pt")), weights_only=True)
         model.load_state_dict(state)
     except (OSError, EOFError, KeyError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from locus.calibration import ability
 from locus.checkpoint import Checkpoint, load_checkpoint
 from locus.data import EvaluationSet, QuerySplit, load_evaluation_set, split_queries
 from locus.embedding import embed_models, predict_matrix
@@ -22,6 +23,7 @@ class HeldOut:
     z: np.ndarray  # [models, d] from training-split evaluations
     probs: np.ndarray  # [models, test queries] predicted p(correct)
     scores: np.ndarray  # [models, test queries] measured, NaN where not evaluated
+    route: np.ndarray  # [models, test queries] routing scores under the version's calibration
 
     @property
     def model_ids(self) -> list[str]:
@@ -41,4 +43,8 @@ def load_heldout(store: Store, version: str = "latest") -> HeldOut:
     train = data.restrict(split.train)
     z = embed_models(checkpoint.model, data.phi, train.query_index, train.scores, names=data.model_ids)
     probs = predict_matrix(checkpoint.model, z, data.phi[split.test])
-    return HeldOut(checkpoint, data, split, z, probs, data.dense(split.test))
+    position = {q: i for i, q in enumerate(data.query_ids)}
+    reference = [position[q] for q in checkpoint.routing.reference if q in position]
+    model_ability = ability(predict_matrix(checkpoint.model, z, data.phi[reference])) if reference else None
+    route = checkpoint.routing.scores(probs, model_ability)
+    return HeldOut(checkpoint, data, split, z, probs, data.dense(split.test), route)

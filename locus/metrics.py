@@ -106,11 +106,13 @@ def nearest_neighbour_agreement(embeddings: np.ndarray, scores: np.ndarray) -> f
     return float(np.nanmean(1 - dis[np.arange(len(nn)), nn]))
 
 
-def quality_report(probs: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """The standard bundle printed by fit and every benchmark."""
+def quality_report(probs: np.ndarray, scores: np.ndarray, route: np.ndarray | None = None) -> dict[str, float]:
+    """The standard bundle printed by fit and every benchmark; routing ranks models by `route`
+    (calibrated routing scores, same shape) where given, else by p(correct)."""
+    route = probs if route is None else route
     return {
-        "routing_acc": routing_accuracy(probs, scores),
-        "hit3": hit_at_k(probs, scores, 3),
+        "routing_acc": routing_accuracy(route, scores),
+        "hit3": hit_at_k(route, scores, 3),
         "correctness_acc": correctness_accuracy(probs, scores),
         "auc": roc_auc(probs, scores),
         "log_loss": log_loss(probs, scores),

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from locus.calibration import ability
 from locus.checkpoint import Checkpoint, load_checkpoint
 from locus.embedding import embed_store, predict_matrix
 from locus.errors import LocusDataError, UnknownModelError
@@ -36,13 +37,15 @@ class Route:
 
 @dataclass
 class ModelPool:
-    """A version's network, the model embeddings it made, and the models table."""
+    """A version's network, the model embeddings it made, the models table, and the reference
+    queries of the version's routing calibration (None when it routes on p(correct) alone)."""
 
     checkpoint: Checkpoint
     model_ids: list[str]
     z: np.ndarray
     n_evaluations: np.ndarray
     models: dict[str, dict] = field(default_factory=dict)
+    reference_phi: np.ndarray | None = None
 
     @classmethod
     def load(cls, store: Store, version: str = "latest") -> ModelPool:
@@ -53,9 +56,14 @@ class ModelPool:
             embed_store(store, checkpoint.version)
             table = store.read_model_embeddings(checkpoint.version)
         models = {row["model_id"]: row for row in store.read_models().to_pylist()}
+        reference = None
+        if checkpoint.routing.shrinkage < 1:
+            ids, phi = store.read_query_embeddings(checkpoint.encoder)
+            position = {q: i for i, q in enumerate(ids)}
+            reference = phi[[position[q] for q in checkpoint.routing.reference if q in position]]
         return cls(checkpoint, table.column("model_id").to_pylist(),
                    np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32),
-                   table.column("n_evaluations").to_numpy().copy(), models)
+                   table.column("n_evaluations").to_numpy().copy(), models, reference)
 
     @property
     def version(self) -> str:
@@ -63,6 +71,13 @@ class ModelPool:
 
     def __post_init__(self) -> None:
         self.index = {m: i for i, m in enumerate(self.model_ids)}
+        self.ability = self.abilities(self.z)
+
+    def abilities(self, z: np.ndarray) -> np.ndarray | None:
+        """Mean logit over the reference queries of the models embedded as z [n, d], for calibrated routing."""
+        if self.reference_phi is None or len(self.reference_phi) == 0:
+            return None
+        return ability(predict_matrix(self.checkpoint.model, z, self.reference_phi))
 
     def position(self, model_id: str) -> int:
         try:
@@ -86,8 +101,9 @@ class ModelPool:
 
     def route(self, phi: np.ndarray, *, candidates: list[str] | None = None, unavailable: list[str] = (),
               cost_weight: float = 0.0, k: int = 5) -> list[Route]:
-        """Rank the candidates by p(correct) - cost_weight * cost (cost per 1k tokens, 0 if unknown);
-        when the best is unavailable, answer with its nearest available neighbour in embedding space."""
+        """Rank the candidates by q - cost_weight * cost (cost per 1k tokens, 0 if unknown), where q is
+        p(correct) shrunk towards each model's average by the version's routing calibration; when the
+        best is unavailable, answer with its nearest available neighbour in embedding space."""
         ids = list(dict.fromkeys(candidates)) if candidates else self.model_ids
         positions = np.array([self.position(m) for m in ids])
         down = set(unavailable) | {m for m in ids if self.models.get(m, {}).get("available") is False}
@@ -95,7 +111,8 @@ class ModelPool:
             raise LocusDataError("every candidate model is unavailable; nothing to route to")
         cost = np.array([self.models.get(m, {}).get("cost_per_1k_tokens") or 0.0 for m in ids])
         probs = self.predict(phi, positions)
-        utility = probs - cost_weight * cost
+        shrunk = self.checkpoint.routing.scores(probs.T, None if self.ability is None else self.ability[positions])
+        utility = 1 / (1 + np.exp(-shrunk.T)) - cost_weight * cost
         routes = []
         for p, u in zip(probs, utility, strict=True):
             order = np.argsort(-u, kind="stable")
@@ -144,11 +161,15 @@ class ModelPool:
         if model_id in self.index:
             i = self.index[model_id]
             self.z[i], self.n_evaluations[i] = z, n_evaluations
+            if self.ability is not None:
+                self.ability[i] = self.abilities(z[None])[0]
         else:
             self.index[model_id] = len(self.model_ids)
             self.model_ids.append(model_id)
             self.z = np.vstack([self.z, z[None]])
             self.n_evaluations = np.append(self.n_evaluations, n_evaluations)
+            if self.ability is not None:
+                self.ability = np.append(self.ability, self.abilities(z[None]))
 
 
 def nearest(candidates: np.ndarray, target: np.ndarray) -> int:

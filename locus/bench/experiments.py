@@ -57,8 +57,9 @@ def sample_efficiency(store: Store, out_dir: Path, *, encoder: str, budgets: lis
     for method in methods:
         rows = []
         for budget in budgets:
-            probs, _ = run_method(method, data, split, budget, seed, config)
-            rows.append({"routing_acc": routing_accuracy(probs, test),
+            probs, trainer = run_method(method, data, split, budget, seed, config)
+            route = trainer.route_scores(probs) if trainer else probs
+            rows.append({"routing_acc": routing_accuracy(route, test),
                          "correctness_acc": correctness_accuracy(probs, test)})
             log(f"{method:<6} budget {budget:>5}: {rows[-1]}")
         results["methods"][method] = rows
@@ -161,7 +162,8 @@ def latent_count(store: Store, out_dir: Path, *, encoder: str, counts: tuple[int
         start = time.perf_counter()
         z = trainer.embed_train()
         embed_s = time.perf_counter() - start
-        report = quality_report(predict_matrix(trainer.model, z, data.phi[split.test]), test)
+        probs = predict_matrix(trainer.model, z, data.phi[split.test])
+        report = quality_report(probs, test, route=trainer.route_scores(probs))
         rows.append({"num_latents": r, "routing_acc": report["routing_acc"],
                      "correctness_acc": report["correctness_acc"], "embed_seconds": embed_s,
                      "train_evaluations": trainer.train_data.num_evaluations})

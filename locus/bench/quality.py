@@ -77,7 +77,7 @@ def run_quality_benchmark(store: Store, *, encoder: str, budgets: list[int | Non
         for method in methods:
             start = time.perf_counter()
             probs, trainer = run_method(method, data, split, budget, seed, config)
-            report = quality_report(probs, test_scores)
+            report = quality_report(probs, test_scores, route=trainer.route_scores(probs) if trainer else None)
             results[method][key] = {**{k: report[k] for k in REPORTED}, "seconds": time.perf_counter() - start}
             log(f"budget {key:>5}  {method:<12} " + "  ".join(f"{k} {results[method][key][k]:.4f}"
                                                                for k in (*REPORTED, "seconds")))
@@ -94,7 +94,8 @@ def against_baselines(held, *, methods: tuple[str, ...] = ("mf", "irt", "knn", "
                       seed: int = 0) -> dict[str, dict[str, float]]:
     """A registered version (its held-out view) next to each baseline fitted on the same training
     evaluations: {method: {routing_acc, hit3, correctness_acc, auc, seconds}} on the test split."""
-    results = {"locus": {k: v for k, v in quality_report(held.probs, held.scores).items() if k in REPORTED}}
+    report = quality_report(held.probs, held.scores, route=held.route)
+    results = {"locus": {k: v for k, v in report.items() if k in REPORTED}}
     for method in methods:
         start = time.perf_counter()
         probs, _ = run_method(method, held.data, held.split, None, seed, TrainConfig())

@@ -49,7 +49,8 @@ def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2", budget
     summary = fit_store(open_store(root), encoder=encoder, train_config=config, scorer=scorer,
                         model_overrides=_given(dim=dim, num_latents=num_latents, depth=depth), on_epoch=_print_epoch)
     console.print(f"best epoch {summary.result.best_epoch} of {len(summary.result.history)} "
-                  f"({summary.result.seconds:.0f} s); checkpoint [bold]{summary.version}[/]")
+                  f"({summary.result.seconds:.0f} s); checkpoint [bold]{summary.version}[/]; routing shrinkage "
+                  f"{summary.result.routing.shrinkage:.1f} (1: trust per-query differences, 0: one best model)")
     _print_test(summary.test, summary.num_models, summary.num_queries)
 
 

@@ -17,4 +17,5 @@ class ModelConfig(BaseModel):
     heads: int = Field(4, ge=1, description="attention heads")
     ff_mult: int = Field(4, ge=1, description="feed-forward width as a multiple of d")
     predictor_hidden: int = Field(64, gt=0, description="hidden width of the correctness predictor")
+    mean_path: bool = Field(True, description="add a linear map of the mean token to the pooled embedding")
     dropout: float = Field(0.2, ge=0, lt=1, description="dropout on the predictor's query features and hidden layer")

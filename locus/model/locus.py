@@ -49,6 +49,9 @@ class Locus(nn.Module):
             for _ in range(config.depth)
         )
         self.pool = SetPool(dim=d, heads=config.heads, ff_mult=config.ff_mult)
+        # a DeepSets-style mean path: a direct, linear route for averages such as the success rate,
+        # which attention pooling alone compressed for the strongest models at small budgets
+        self.mean_path = nn.Linear(d, d) if config.mean_path else None
         # dropout around the query features: with few distinct queries the predictor otherwise
         # memorises them and loses held-out accuracy
         self.query_proj = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.query_dim, d),
@@ -64,9 +67,14 @@ class Locus(nn.Module):
         if not bool(mask.any(dim=1).all()):
             raise ValueError("every evaluation set must hold at least one evaluation")
         tokens = self.tokenizer(projected, scores)
+        summary = None
+        if self.mean_path is not None:
+            weights = mask.unsqueeze(-1).to(tokens.dtype)
+            summary = self.mean_path((tokens * weights).sum(1) / weights.sum(1))
         for block in self.blocks:
             tokens = block(tokens, mask)
-        return self.pool(tokens, mask)
+        pooled = self.pool(tokens, mask)
+        return pooled if summary is None else pooled + summary
 
     def embed(self, phi: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Model embeddings z [B, d] from query embeddings [B, n, query_dim] and scores [B, n]."""

@@ -68,7 +68,7 @@ def routing_by_benchmark(held: HeldOut, queries) -> list[dict]:
     rows = []
     for group in sorted(set(labels)) + ["all"]:
         cols = np.ones(len(labels), dtype=bool) if group == "all" else labels == group
-        scores, probs = held.scores[:, cols], held.probs[:, cols]
-        rows.append({"group": group, "queries": int(cols.sum()), "locus": routing_accuracy(probs, scores),
+        scores, route = held.scores[:, cols], held.route[:, cols]
+        rows.append({"group": group, "queries": int(cols.sum()), "locus": routing_accuracy(route, scores),
                      "single_best": single_best_accuracy(train_scores, scores), "oracle": oracle_accuracy(scores)})
     return rows

@@ -29,6 +29,8 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.01, ge=0)
     warmup_steps: int = Field(100, ge=0)
     grad_clip: float = Field(1.0, gt=0)
+    ema_decay: float | None = Field(0.995, gt=0, lt=1, description="validate and keep an exponential moving "
+                                    "average of the weights with this decay per step (None: the raw weights)")
     max_minutes: float | None = Field(None, gt=0, description="stop after this much wall time")
 
     @model_validator(mode="after")

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
+from locus.calibration import RouteCalibration, ability, fit_calibration
 from locus.data import EvaluationSet, QuerySplit
 from locus.embedding import embed_models, predict_matrix
 from locus.metrics import quality_report, single_best_accuracy
@@ -40,6 +42,16 @@ class FitResult:
     best_metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    routing: RouteCalibration = field(default_factory=RouteCalibration)
+
+
+def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """Moving average whose decay grows as n / (n + 2) up to `decay`: early on it spans about the
+    last half of the steps, so a short run is not dragged back towards its initial weights."""
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, n / (n + 2)))
+    return update
 
 
 def _epoch_seed(*key: int) -> int:
@@ -68,6 +80,9 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         warmup = max(1, config.warmup_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warmup))
+        # the average of the weights along the last steps generalises better than the last step's
+        self.ema = (AveragedModel(self.model, multi_avg_fn=ema_update(config.ema_decay), use_buffers=True)
+                    if config.ema_decay else None)
         share = math.ceil(config.batch_models / self.collective.world_size)  # the global batch, split over workers
         self.sampler = EpisodeSampler(self.train_data, batch_models=share, min_context=config.min_context,
                                       max_context=config.max_context, target_size=config.target_size,
@@ -75,8 +90,9 @@ class Trainer:
         self.epoch, self.elapsed, self.stale = 0, 0.0, 0
         self.best_value: float | None = None
         self.best_epoch, self.best_metrics = 0, {}
-        self.best_state = copy.deepcopy(self.model.state_dict())
+        self.best_state = copy.deepcopy(self.evaluated.state_dict())
         self.history: list[dict[str, float]] = []
+        self.routing = RouteCalibration()
 
     # -- one step ------------------------------------------------------------------------
     def loss(self, episode: Episode) -> torch.Tensor:
@@ -95,7 +111,14 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return loss.item()
+
+    @property
+    def evaluated(self) -> Locus:
+        """The weights that are validated and kept: the moving average if there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     # -- evaluation ----------------------------------------------------------------------
     def gather_dense(self, queries: np.ndarray) -> np.ndarray:
@@ -104,23 +127,36 @@ class Trainer:
 
     def embed_train(self) -> np.ndarray:
         """Embeddings of this worker's models from their training evaluations."""
-        return embed_models(self.model, self.phi, self.train_data.query_index, self.train_data.scores)
+        return embed_models(self.evaluated, self.phi, self.train_data.query_index, self.train_data.scores)
 
     def predict(self, queries: np.ndarray) -> np.ndarray:
         """p(correct) of every model (all shards) on the query positions -> [all models, queries]."""
-        local = predict_matrix(self.model, self.embed_train(), self.phi[queries])
+        local = predict_matrix(self.evaluated, self.embed_train(), self.phi[queries])
         return self.collective.gather_rows(local)
 
-    def evaluate(self, queries: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-        """Quality of predictions on `queries` (positions) against the dense `scores` of all models."""
-        report = quality_report(self.predict(queries), scores)
+    def evaluate(self, queries: np.ndarray, scores: np.ndarray, *, calibrated: bool = False) -> dict[str, float]:
+        """Quality of predictions on `queries` (positions) against the dense `scores` of all models;
+        `calibrated` routes with the fitted routing calibration rather than on p alone."""
+        probs = self.predict(queries)
+        report = quality_report(probs, scores, route=self.route_scores(probs) if calibrated else None)
         report["val_loss"] = report["log_loss"]
         return report
+
+    def calibrate_routing(self) -> RouteCalibration:
+        """Fit the routing shrinkage on the validation queries with the current weights."""
+        ids = [self.data.query_ids[q] for q in self.split.validation]
+        return fit_calibration(self.predict(self.split.validation), self.validation_scores, ids)
+
+    def route_scores(self, probs: np.ndarray) -> np.ndarray:
+        """Calibrated routing scores for predictions [all models, queries] of this trainer's weights."""
+        position = {q: i for i, q in enumerate(self.data.query_ids)}
+        reference = np.array([position[q] for q in self.routing.reference], dtype=np.int64)
+        return self.routing.scores(probs, ability(self.predict(reference)) if len(reference) else None)
 
     def test_report(self) -> dict[str, float]:
         """Test-split quality, with the single best model (by mean training score) for reference."""
         test_scores = self.gather_dense(self.split.test)
-        report = self.evaluate(self.split.test, test_scores)
+        report = self.evaluate(self.split.test, test_scores, calibrated=True)
         train = self.data.restrict(self.split.train)
         means = np.array([s.mean() if len(s) else np.nan for s in train.scores], dtype=np.float64)
         report["single_best"] = single_best_accuracy(self.collective.gather_rows(means)[:, None], test_scores)
@@ -153,7 +189,7 @@ class Trainer:
         self.history.append(metrics)
         if self.improved(metrics[self.config.monitor], self.best_value):
             self.best_value, self.best_epoch, self.best_metrics = metrics[self.config.monitor], self.epoch, metrics
-            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.best_state = copy.deepcopy(self.evaluated.state_dict())
             self.stale = 0
         else:
             self.stale += 1
@@ -166,17 +202,24 @@ class Trainer:
             if on_epoch is not None:
                 on_epoch(metrics)
         self.model.load_state_dict(self.best_state)
-        return FitResult(self.model, self.best_epoch, self.best_metrics, list(self.history), self.elapsed)
+        if self.ema is not None:
+            self.ema.module.load_state_dict(self.best_state)
+        self.routing = self.calibrate_routing()
+        return FitResult(self.model, self.best_epoch, self.best_metrics, list(self.history), self.elapsed,
+                         self.routing)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue after the current epoch: weights, optimiser, schedule, best."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
                 "stale": self.stale, "best_value": self.best_value, "best_epoch": self.best_epoch,
                 "best_metrics": self.best_metrics, "best_state": self.best_state, "history": self.history}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         for key in ("epoch", "elapsed", "stale", "best_value", "best_epoch", "best_metrics", "best_state", "history"):

@@ -44,5 +44,6 @@ def fit_store(store: Store, *, encoder: str, train_config: TrainConfig, model_ov
     result = trainer.fit(on_epoch)
     test = trainer.test_report()
     version = save_checkpoint(store, result.model, encoder=encoder, train_config=train_config.model_dump(),
-                              snapshot=run_snapshot(trainer, train_config, scorer), metrics=run_metrics(result, test))
+                              snapshot=run_snapshot(trainer, train_config, scorer), metrics=run_metrics(result, test),
+                              routing=result.routing)
     return FitSummary(version, result, test, len(data.model_ids), len(data.query_ids))

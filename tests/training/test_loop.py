@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 from locus.checkpoint import load_checkpoint, save_checkpoint
@@ -64,6 +65,7 @@ def test_fit_store_writes_a_loadable_checkpoint(encoded_store):
     assert len(loaded.meta["snapshot"]["models"]) == summary.num_models == 29
     assert loaded.meta["snapshot"]["n_queries"] == 600
     assert set(summary.test) >= {"routing_acc", "hit3", "correctness_acc", "single_best", "oracle"}
+    assert loaded.routing == summary.result.routing  # the routing calibration travels with the version
 
 
 def test_checkpoint_from_another_encoder_or_corrupt_is_refused(encoded_store):
@@ -88,3 +90,21 @@ def test_store_without_query_embeddings_is_refused(store):
         load_evaluation_set(store, DEFAULT_ENCODER)
     with pytest.raises(LocusDataError, match="no evaluations"):
         load_evaluation_set(store, DEFAULT_ENCODER, scorer="nonexistent")
+
+
+def test_moving_average_is_validated_kept_and_resumed(encoded_store):
+    data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
+    split = split_queries(data.query_ids, seed=0)
+    cfg = FAST.model_copy(update={"max_epochs": 2, "steps_per_epoch": 10, "ema_decay": 0.99})
+    trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **SMALL), cfg)
+    trainer.run_epoch()
+    raw, averaged = trainer.model.state_dict(), trainer.evaluated.state_dict()
+    assert trainer.evaluated is not trainer.model
+    assert any(not torch.equal(raw[k], averaged[k]) for k in raw)
+    assert all(torch.equal(trainer.best_state[k], averaged[k]) for k in raw)  # epoch 1 is the best so far
+    resumed = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **SMALL), cfg)
+    resumed.load_state_dict(trainer.state_dict())
+    assert all(torch.equal(resumed.evaluated.state_dict()[k], averaged[k]) for k in raw)
+    result = trainer.fit()
+    assert all(torch.equal(result.model.state_dict()[k], trainer.best_state[k]) for k in raw)
+    assert result.routing.reference and set(result.routing.reference) <= {data.query_ids[q] for q in split.validation}
