@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -164,6 +165,9 @@ def _serve_and_route(config: QuickstartConfig, store: Store, held, console: Cons
 
 
 def _wait(url: str, console: Console) -> None:
+    # Ray (Train's run, its deferred-signal guards) may leave its own SIGINT handler behind, which
+    # swallowed Ctrl-C here now and then: whatever is installed, Ctrl-C ends this wait
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print(f"\nLOCUS keeps serving at [bold]{url}[/]; try:", highlight=False)
     console.print(f"  curl -s {url}/v1/route -H 'content-type: application/json' "
                   "-d '{\"query\": \"What is the derivative of x^2?\", \"k\": 3}'", markup=False)
@@ -176,3 +180,5 @@ def _wait(url: str, console: Console) -> None:
             time.sleep(1)
     except KeyboardInterrupt:
         console.print("stopping")
+    finally:
+        signal.signal(signal.SIGINT, previous)
