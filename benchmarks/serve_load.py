@@ -4,9 +4,11 @@ and the autoscaler's replica counts under sustained load and after it.
 
     python benchmarks/serve_load.py --root /tmp/locus-mmlu-pro --out benchmarks/results/serve-load.json
 
-Workloads: real MMLU-Pro question texts from the store (long: the encoder reads up to 256 tokens),
-short queries (their first 12 words), both with the encoder cache off, and a few repeated
-questions with the cache on.
+Workloads: real MMLU-Pro question texts from the store (the routing encoder reads up to 128
+word pieces), short queries (their first 12 words), both with the ingress's vector cache off, and
+a few repeated questions with the cache on. `--python-proxy` measures Serve's defaults (the Python
+HTTP proxy, Ray actor calls between replicas) instead of the throughput mode with HAProxy that
+`locus serve` starts.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import numpy as np
 from ray import serve
 
 from locus.store import Store
-from serve.run import APP_NAME, serving
+from serve.run import APP_NAME, FAST_SERVE_ENV, serving
 from serve.settings import Autoscaling, ServeSettings
 
 
@@ -63,10 +66,14 @@ def main() -> None:
     parser.add_argument("--root", default="/tmp/locus-mmlu-pro")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/serve-load.json"))
     parser.add_argument("--seconds", type=float, default=15.0, help="per concurrency level")
+    parser.add_argument("--python-proxy", action="store_true", help="Serve's defaults instead of its throughput "
+                                                                    "mode with HAProxy")
     args = parser.parse_args()
+    if args.python_proxy:
+        os.environ.update({name: "0" for name in FAST_SERVE_ENV})
     questions = Store(args.root).read_queries().column("text").to_pylist()
     short = [" ".join(q.split()[:12]) for q in questions]
-    scenarios = [  # (name, texts, encoder batch size, encoder cache size)
+    scenarios = [  # (name, texts, encoder batch size, ingress cache size)
         ("mmlu-pro questions, batched", questions, 32, 0),
         ("mmlu-pro questions, unbatched", questions, 1, 0),
         ("short queries (12 words), batched", short, 32, 0),
@@ -79,7 +86,7 @@ def main() -> None:
         settings = ServeSettings(root=args.root, encoder_batch_size=batch_size, encoder_cache_size=cache_size,
                                  encoder=fixed, locus=fixed, ingress=fixed)
         with serving(settings, port=8011) as url:
-            asyncio.run(load(url, texts[-200:], 4, 3.0))  # warm-up, on texts the runs do not reach
+            asyncio.run(load(url, texts[-300:], 8, 5.0))  # warm-up, on texts the runs do not reach
             results[name] = [asyncio.run(load(url, texts, c, args.seconds)) for c in (1, 8, 32)]
             for r in results[name]:
                 print(name, r, flush=True)
@@ -91,9 +98,12 @@ def main() -> None:
         before = replicas()
         sustained = asyncio.run(load(url, questions, 32, 3 * args.seconds))
         during = replicas()
-        time.sleep(25)
-        after = replicas()
-    results["autoscaling"] = {"before": before, "under_load": during, "after_load": after, "load": sustained}
+        idle = time.perf_counter()
+        while (after := replicas()) != before and time.perf_counter() - idle < 180:
+            time.sleep(2)
+        back_s = time.perf_counter() - idle
+    results["autoscaling"] = {"before": before, "under_load": during, "after_load": after,
+                              "seconds_to_scale_back": round(back_s), "load": sustained}
     print(results["autoscaling"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

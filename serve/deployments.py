@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 
 import numpy as np
 import pyarrow as pa
@@ -21,8 +20,7 @@ from serve.settings import ServeSettings
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.5})
 class QueryEncoder:
-    """Encodes query texts; concurrent requests are batched into one forward pass, and texts seen
-    recently (retries, popular prompts) come from an LRU cache without encoding. Routing uses the
+    """Encodes query texts; concurrent requests are batched into one forward pass. Routing uses the
     fast encoder (truncated, int8 by default); texts that become stored queries of a registered
     model use the exact one, as training did."""
 
@@ -37,26 +35,13 @@ class QueryEncoder:
         self.encoder = encoder
         self.encode_batch.set_max_batch_size(config.encoder_batch_size)
         self.encode_batch.set_batch_wait_timeout_s(config.encoder_batch_wait_s)
-        self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.cache_size = config.encoder_cache_size
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
         return list(np.asarray(self.model.encode(texts, convert_to_numpy=True), dtype=np.float32))
 
-    async def _encode(self, text: str) -> np.ndarray:
-        if (hit := self.cache.get(text)) is not None:
-            self.cache.move_to_end(text)
-            return hit
-        vector = await self.encode_batch(text)
-        if self.cache_size:
-            self.cache[text] = vector
-            if len(self.cache) > self.cache_size:
-                self.cache.popitem(last=False)
-        return vector
-
     async def __call__(self, texts: list[str]) -> np.ndarray:
-        return np.stack(await asyncio.gather(*(self._encode(t) for t in texts)))
+        return np.stack(await asyncio.gather(*(self.encode_batch(t) for t in texts)))
 
     def exact(self, texts: list[str]) -> np.ndarray:
         """Vectors from the full encoder, identical to `locus encode`'s (for texts that get stored)."""

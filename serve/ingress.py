@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 
+import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,6 +15,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from locus.errors import LocusDataError, UnknownModelError
+from serve.cache import VectorCache
 from serve.schemas import (
     CompareRequest,
     CompareResponse,
@@ -82,8 +84,12 @@ async def _limit_body(request: Request, call_next):
 @serve.ingress(api)
 class Ingress:
     def __init__(self, encoder: DeploymentHandle, locus: DeploymentHandle, settings: dict) -> None:
-        self.encoder, self.locus = encoder, locus
+        # handles made here, not the driver's that built the app, so that they follow this cluster's
+        # Serve settings (gRPC between replicas in throughput mode, see serve/run.py)
+        self.encoder, self.locus = (serve.get_deployment_handle(h.deployment_name, h.app_name)
+                                    for h in (encoder, locus))
         self.settings = ServeSettings.model_validate(settings)
+        self.cache = VectorCache(self.settings.encoder_cache_size)
         # Serve ships this class by value, with copies of module globals: set the module's own limit,
         # which the middleware (shipped by reference) reads
         from serve import ingress as module
@@ -133,8 +139,17 @@ class Ingress:
         if len(texts) > self.settings.max_batch:
             raise HTTPProblem(422, f"queries: {len(texts)} exceed the batch limit of {self.settings.max_batch}")
         self._check_texts(texts, "queries")
-        phi = self.encoder.remote(texts)  # not awaited: Serve passes the encoder's result straight to LOCUS
-        return await self._call(self.locus, "route", phi, body.candidates, body.unavailable, body.cost_weight, body.k)
+        return await self._call(self.locus, "route", await self._encode(texts), body.candidates, body.unavailable,
+                                body.cost_weight, body.k)
+
+    async def _encode(self, texts: list[str]) -> np.ndarray:
+        """Routing vectors of `texts`: recent ones from this replica's cache, the rest from the encoder."""
+        vectors, missing = self.cache.lookup(texts)
+        if missing:
+            fresh = await self.encoder.remote(missing)
+            self.cache.put(missing, fresh)
+            vectors |= dict(zip(missing, fresh, strict=True))
+        return np.stack([vectors[t] for t in texts])
 
     @api.post("/v1/embeddings", response_model=EmbeddingResponse)
     async def embeddings(self, body: EmbeddingRequest, request: Request) -> dict:

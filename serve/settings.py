@@ -38,7 +38,8 @@ class ServeSettings(BaseModel):
     refresh_seconds: float = Field(1.0, ge=0, description="how often replicas look for registry changes")
     encoder_batch_size: int = Field(32, gt=0, description="@serve.batch size of the query encoder")
     encoder_batch_wait_s: float = Field(0.005, ge=0)
-    encoder_cache_size: int = Field(10000, ge=0, description="recent query texts whose vectors are kept")
+    encoder_cache_size: int = Field(10000, ge=0, description="recent query texts whose vectors each ingress "
+                                                                 "replica keeps")
     encoder_max_tokens: int | None = Field(128, gt=0, description="word pieces of a query the encoder reads (None: "
                                                                   "the encoder's own limit)")
     encoder_int8: bool = Field(True, description="int8 dynamic quantization of the encoder's Linear layers")
