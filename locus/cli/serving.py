@@ -27,7 +27,10 @@ def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
                                                      help="int8-quantized routing encoder (4.4x the throughput with "
                                                           "128 tokens, same routing accuracy) or the exact one")]
           = True) -> None:
-    """Serve routing, embedding and comparison endpoints until Ctrl-C (then stop what was started)."""
+    """Serve routing, embedding and comparison endpoints until Ctrl-C (then stop what was started).
+
+    A local cluster started here runs Serve's throughput mode with HAProxy in front (set
+    RAY_SERVE_THROUGHPUT_OPTIMIZED=0 and RAY_SERVE_ENABLE_HA_PROXY=0 for Serve's defaults)."""
     from serve.run import serving
     from serve.settings import Autoscaling, ServeSettings
 
