@@ -1,6 +1,7 @@
 """Load on `/v1/route` over HTTP: p50/p99 latency and routed queries/s with 1, 8 and 32 concurrent
 clients, with request batching in the query encoder (@serve.batch of 32) and without (batch of 1),
-and the autoscaler's replica counts under sustained load and after it.
+and the autoscaler's replica counts under sustained load and after it. The fixed runs have one
+ingress and one LOCUS replica and two single-threaded encoder replicas (one per core).
 
     python benchmarks/serve_load.py --root /tmp/locus-mmlu-pro --out benchmarks/results/serve-load.json
 
@@ -81,10 +82,10 @@ def main() -> None:
         ("64 repeated questions, cache on", questions[:64], 32, 10000),
     ]
     results: dict = {}
-    fixed = Autoscaling(min_replicas=1, max_replicas=1)
+    fixed, per_core = Autoscaling(min_replicas=1, max_replicas=1), Autoscaling(min_replicas=2, max_replicas=2)
     for name, texts, batch_size, cache_size in scenarios:
         settings = ServeSettings(root=args.root, encoder_batch_size=batch_size, encoder_cache_size=cache_size,
-                                 encoder=fixed, locus=fixed, ingress=fixed)
+                                 encoder=per_core, locus=fixed, ingress=fixed)
         with serving(settings, port=8011) as url:
             asyncio.run(load(url, texts[-300:], 8, 5.0))  # warm-up, on texts the runs do not reach
             results[name] = [asyncio.run(load(url, texts, c, args.seconds)) for c in (1, 8, 32)]

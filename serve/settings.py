@@ -43,7 +43,8 @@ class ServeSettings(BaseModel):
     encoder_max_tokens: int | None = Field(128, gt=0, description="word pieces of a query the encoder reads (None: "
                                                                   "the encoder's own limit)")
     encoder_int8: bool = Field(True, description="int8 dynamic quantization of the encoder's Linear layers")
-    encoder_threads: int = Field(2, gt=0, description="torch threads of each encoder replica")
+    encoder_threads: int = Field(1, gt=0, description="torch threads of each encoder replica (small batches "
+                                                      "gain little from more: scale replicas instead)")
     max_ongoing_requests: int = Field(64, gt=0, description="in flight per replica; at least the encoder's batch "
                                                                  "size, or @serve.batch never fills")
     encoder: Autoscaling = Field(default_factory=Autoscaling)
