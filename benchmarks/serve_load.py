@@ -25,8 +25,9 @@ import aiohttp
 import numpy as np
 from ray import serve
 
+from jobs.ray_session import FAST_SERVE_ENV
 from locus.store import Store
-from serve.run import APP_NAME, FAST_SERVE_ENV, serving
+from serve.run import APP_NAME, serving
 from serve.settings import Autoscaling, ServeSettings
 
 
