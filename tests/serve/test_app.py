@@ -219,11 +219,12 @@ def test_read_token_protects_reads_when_configured(url, trained_store):
         serve.delete("private")
 
 
-def _locus_replicas() -> set[tuple[str, str]]:
+def _replicas(deployment: str) -> set[tuple[str, str]]:
     import ray
 
     return {(a["name"], a["namespace"]) for a in ray.util.list_named_actors(all_namespaces=True)
-            if "LocusModel" in a["name"] and a["name"].startswith("SERVE_REPLICA") and "#private#" not in a["name"]}
+            if f"#{deployment}#" in a["name"] and a["name"].startswith("SERVE_REPLICA")
+            and "#private#" not in a["name"]}
 
 
 @pytest.mark.parametrize("method", ["k-center", "k-medoids", "coverage"])
@@ -250,17 +251,22 @@ def test_portfolio_within_a_budget_needs_prices_and_respects_them(url, trained_s
     assert sum(m["cost"] for m in body["models"]) <= 6.0 and len(body["models"]) >= 2
 
 
-def test_a_killed_replica_is_replaced_while_requests_keep_coming(url):
+@pytest.mark.parametrize("deployment", ["LocusModel", "Ingress"])
+def test_a_killed_replica_is_replaced_while_requests_keep_coming(url, deployment):
+    """The ingress is the replica HAProxy sends HTTP to; LocusModel sits behind a handle."""
     import ray
 
-    replicas = _locus_replicas()
+    replicas = _replicas(deployment)
     assert replicas
-    outcomes: list[int] = []
+    outcomes: list[int | str] = []
     stop = threading.Event()
 
     def stream() -> None:
         while not stop.is_set():
-            outcomes.append(call(url, "/v1/route", {"query": "Which planet is largest?"})[0])
+            try:
+                outcomes.append(call(url, "/v1/route", {"query": "Which planet is largest?"})[0])
+            except OSError as exc:  # the connection itself failed, as it may while the ingress is down
+                outcomes.append(type(exc).__name__)
 
     thread = threading.Thread(target=stream)
     thread.start()
@@ -268,10 +274,10 @@ def test_a_killed_replica_is_replaced_while_requests_keep_coming(url):
     name, namespace = sorted(replicas)[0]
     ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
     deadline = time.monotonic() + 90
-    while not (_locus_replicas() - replicas):  # until Serve has started a replacement
+    while not (_replicas(deployment) - replicas):  # until Serve has started a replacement
         assert time.monotonic() < deadline, "Serve did not replace the killed replica"
         time.sleep(0.5)
-    while (replaced := _locus_replicas()) and (name, namespace) in replaced:
+    while (replaced := _replicas(deployment)) and (name, namespace) in replaced:
         time.sleep(0.5)
     settled = len(outcomes)
     while len(outcomes) < settled + 20:
@@ -280,5 +286,5 @@ def test_a_killed_replica_is_replaced_while_requests_keep_coming(url):
     stop.set()
     thread.join()
     failed = sum(code != 200 for code in outcomes)
-    print(f"replica killed during {len(outcomes)} requests: {failed} failed")
+    print(f"{deployment} replica killed during {len(outcomes)} requests: {failed} failed")
     assert outcomes[settled + 5:] == [200] * (len(outcomes) - settled - 5)  # served by the replacement
