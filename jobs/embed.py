@@ -64,7 +64,7 @@ def run_embedding(root: str, version: str = "latest", *, model_ids: list[str] | 
     with ray_session(address):
         dataset = ray.data.from_items([{"model_id": m} for m in models])
         embedded = dataset.map_batches(
-            ModelEmbedder, fn_constructor_kwargs={"root": root, "version": version, "scorer": scorer, "gpu": gpu},
+            ModelEmbedder, fn_constructor_kwargs={"root": store.uri, "version": version, "scorer": scorer, "gpu": gpu},
             batch_size=batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             # fractional CPUs: an actor pool holding every CPU starves Ray Data's own tasks

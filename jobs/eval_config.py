@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from locus.errors import LocusDataError
 from locus.scorers import ENGINE_SCORERS, TEXT_SCORERS
+from locus.store import StorageRoot
 
 
 class Strict(BaseModel):
@@ -86,7 +87,7 @@ class Resources(Strict):
 
 
 class EvalConfig(Strict):
-    root: str
+    root: StorageRoot
     models: list[ModelSpec] = Field(min_length=1)
     benchmarks: list[BenchmarkSpec] = Field(min_length=1)
     sampling: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0.0, "max_tokens": 256},

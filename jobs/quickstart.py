@@ -11,30 +11,35 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
 from locus.encoders import DEFAULT_ENCODER
-from locus.store import Store
+from locus.store import StorageRoot, Store
 
 EXAMPLES = 5  # test questions routed over HTTP at the end
 
 
-@dataclass
-class QuickstartConfig:
-    root: str = "./locus-quickstart"
-    workers: int = 2
-    max_epochs: int = 8
-    steps_per_epoch: int = 100
-    queries: int | None = None  # first N questions of the sample (default: all 3,000)
-    report_dir: str | None = None  # default: <root>/report
+class QuickstartConfig(BaseModel):
+    """What `locus quickstart` runs; the CLI's flags are these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    root: StorageRoot = Field("./locus-quickstart", description="storage root the quickstart fills")
+    workers: int = Field(2, ge=1, description="Ray Train workers")
+    max_epochs: int = Field(8, ge=1, description="upper bound on training epochs")
+    steps_per_epoch: int = Field(100, ge=1, description="optimiser steps per epoch")
+    queries: int | None = Field(None, ge=50, description="use only the first N sample questions (unset: all 3,000)")
+    report_dir: str | None = Field(None, description="where the report goes (default: <root>/report)")
     host: str = "127.0.0.1"
-    port: int = 8000
-    keep_serving: bool = False
-    address: str | None = None
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port of the Serve app")
+    keep_serving: bool = Field(False, description="keep the Serve app up until Ctrl-C (a write token for "
+                                                  "registrations is made when LOCUS_WRITE_TOKEN is unset)")
+    verbose: bool = Field(False, description="show Ray's own logs here instead of in <root>/logs/ray.log")
+    address: str | None = Field(None, description="Ray cluster to join (unset: start a local one)")
 
 
 class Stages:
@@ -70,14 +75,14 @@ def run_quickstart(config: QuickstartConfig, console: Console) -> dict:
     from locus.heldout import load_heldout
     from locus.importers import import_tables
     from locus.report import build_report
-    from locus.sample import sample_tables
+    from locus.sample import sample_models, sample_tables
     from locus.training import TrainConfig
 
     store = Store(config.root)
     stages = Stages(console, 7)
     summary: dict = {}
     with stages.stage("import the bundled MMLU-Pro sample (29 LLMs)"):
-        report = import_tables(store, *sample_tables(config.queries))
+        report = import_tables(store, *sample_tables(config.queries), sample_models())
         console.print(f"{report.queries} questions, {report.evaluations} evaluations of {report.models} models "
                       f"in {store.uri}")
     with ray_session(config.address, num_cpus=max(4, os.cpu_count() or 1)):

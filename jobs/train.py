@@ -23,11 +23,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from locus.checkpoint import new_version, save_checkpoint
-from locus.data import load_evaluation_set, split_queries
+from locus.data import load_evaluation_set, split_queries, trainable_models
 from locus.encoders import DEFAULT_ENCODER
 from locus.errors import LocusDataError
 from locus.model import ModelConfig
-from locus.store import Store, encoder_slug
+from locus.store import StorageRoot, Store
 from locus.training import TrainConfig, Trainer
 from locus.training.collective import current as current_collective
 from locus.training.run import run_metrics, run_snapshot
@@ -50,7 +50,7 @@ class TrainJobConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    root: str = Field(description="storage root holding the tables; runs go to <root>/runs")
+    root: StorageRoot = Field(description="storage root holding the tables; runs go to <root>/runs")
     encoder: str = DEFAULT_ENCODER
     scorer: str | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -82,12 +82,7 @@ def preflight(job: TrainJobConfig) -> list[str]:
     """Checks that need no worker: evaluations, query embeddings, a writable run location.
     Returns the models to shard over the workers."""
     store = Store(job.root)
-    models = store.model_ids()
-    if not models:
-        raise LocusDataError(f"store {store.uri}: no evaluations to train on; import some with `locus import`")
-    if encoder_slug(job.encoder) not in store.query_encoders():
-        raise LocusDataError(f"store {store.uri}: no query embeddings for encoder {job.encoder!r}; "
-                             f"run `locus encode --encoder {job.encoder}` first")
+    models = trainable_models(store, job.encoder)
     if len(models) < job.scaling.workers:
         raise LocusDataError(f"{len(models)} models cannot be sharded over {job.scaling.workers} workers; "
                              f"use --workers {len(models)} or fewer")

@@ -1,5 +1,8 @@
 """Encoder checkpoints in the store: weights plus the config, query encoder, data snapshot and
-metrics needed to use them safely. `checkpoints/LATEST` names the newest version."""
+metrics needed to use them safely. `checkpoints/LATEST` names the newest version.
+
+torch and the model are imported where weights are read or written, so that checking for a
+version (`resolve_version`, before a command writes anything or starts Ray) answers at once."""
 
 from __future__ import annotations
 
@@ -9,14 +12,14 @@ import pickle
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from locus.calibration import RouteCalibration
 from locus.errors import LocusDataError
-from locus.model import Locus, ModelConfig
 from locus.store import Store
+
+if TYPE_CHECKING:
+    from locus.calibration import RouteCalibration
+    from locus.model import Locus
 
 LATEST = "LATEST"
 
@@ -32,6 +35,8 @@ class Checkpoint:
 
     @property
     def routing(self) -> RouteCalibration:
+        from locus.calibration import RouteCalibration
+
         return RouteCalibration.from_dict(self.meta.get("routing"))
 
 
@@ -43,6 +48,10 @@ def save_checkpoint(store: Store, model: Locus, *, encoder: str, train_config: d
                     snapshot: dict[str, Any], metrics: dict[str, Any], routing: RouteCalibration | None = None,
                     version: str | None = None) -> str:
     """Write weights, metadata and routing calibration under checkpoints/<version>/; point LATEST at it."""
+    import torch
+
+    from locus.calibration import RouteCalibration
+
     version = version or new_version()
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
@@ -71,18 +80,26 @@ def list_checkpoints(store: Store) -> list[dict[str, Any]]:
 
 
 def resolve_version(store: Store, version: str = "latest") -> str:
-    if version != "latest":
-        return version
-    if not store.exists("checkpoints", LATEST):
-        raise LocusDataError(f"store {store.uri}: no checkpoint yet; train one with `locus fit`")
-    return store.read_bytes("checkpoints", LATEST).decode().strip()
+    """The registered version `version` names ('latest' follows LATEST); fails clearly if there is none.
+    Reads no weights: cheap enough to check before any write or any cluster start."""
+    if version == "latest":
+        if not store.exists("checkpoints", LATEST):
+            raise LocusDataError(f"store {store.uri}: no trained version yet; train one with `locus fit` "
+                                 "or `locus train`")
+        version = store.read_bytes("checkpoints", LATEST).decode().strip()
+    if not store.exists("checkpoints", version, "checkpoint.json"):
+        raise LocusDataError(f"--version: checkpoint {version!r} not found under {store.path('checkpoints')} "
+                             "(`locus runs` lists them)")
+    return version
 
 
 def load_checkpoint(store: Store, version: str = "latest", *, encoder: str | None = None) -> Checkpoint:
     """Load a checkpoint; fails clearly if it is missing, corrupt, or made with another encoder."""
+    import torch
+
+    from locus.model import Locus, ModelConfig
+
     version = resolve_version(store, version)
-    if not store.exists("checkpoints", version, "checkpoint.json"):
-        raise LocusDataError(f"checkpoint {version!r} not found under {store.path('checkpoints')}")
     try:
         meta = json.loads(store.read_bytes("checkpoints", version, "checkpoint.json"))
         # versions saved before the mean path existed were trained without it

@@ -70,6 +70,20 @@ class EvaluationSet:
         return out
 
 
+def trainable_models(store: Store, encoder: str) -> list[str]:
+    """The models a training run can use, checked from the store's listing alone (no table is read):
+    fails clearly when there are no evaluations or `encoder` has encoded no query."""
+    from locus.store import encoder_slug
+
+    models = store.model_ids()
+    if not models:
+        raise LocusDataError(f"store {store.uri}: no evaluations to train on; import some with `locus import`")
+    if encoder_slug(encoder) not in store.query_encoders():
+        raise LocusDataError(f"store {store.uri}: no query embeddings for encoder {encoder!r}; "
+                             f"run `locus encode --encoder {encoder}` first")
+    return models
+
+
 def load_evaluation_set(store: Store, encoder: str, *, model_ids: list[str] | None = None,
                         scorer: str | None = None,
                         queries: tuple[list[str], np.ndarray] | None = None) -> EvaluationSet:

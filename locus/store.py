@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from pydantic import AfterValidator
 
 from locus import schemas
 from locus.errors import LocusDataError
@@ -38,6 +40,19 @@ _COMPRESSION = "zstd"
 def encoder_slug(encoder: str) -> str:
     """A directory-safe name for an encoder identifier (a model name or path)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder.rstrip("/").split("/")[-1] or encoder)
+
+
+def resolve_root(root: str | Path) -> str:
+    """A storage root as it may cross into Ray: an absolute local path, or a URI unchanged.
+
+    Ray Train workers run in their run's own folder and other Ray processes in their own, so a
+    relative root would open a different (empty) store there."""
+    text = str(root)
+    return text if "://" in text else str(Path(text).expanduser().resolve())
+
+
+StorageRoot = Annotated[str, AfterValidator(resolve_root)]
+"""A config field holding a storage root, resolved when the config is validated."""
 
 
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -64,11 +79,11 @@ class Store:
     """All LOCUS tables under one root; `Store("s3://bucket/prefix")` works like a local path."""
 
     def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
-        self.uri = str(root)
+        self.uri = resolve_root(root)
         if "://" in self.uri:
             self.fs, self.base = _filesystem(self.uri)
         else:
-            self.fs, self.base = pafs.LocalFileSystem(), str(Path(self.uri).expanduser().resolve())
+            self.fs, self.base = pafs.LocalFileSystem(), self.uri
         self.base = self.base.rstrip("/")
 
     # -- paths and low-level io ------------------------------------------------------------

@@ -1,9 +1,12 @@
 """The FastAPI ingress: validation, limits, auth and error mapping in front of the deployments.
 
 Bad input never reaches a 500: oversized bodies get 413, malformed or out-of-range fields 422,
-unknown models 404, a missing or wrong token 401/403; every error body is JSON with `error`."""
+unknown models 404, a missing or wrong token 401/403; every error body is JSON with `error`.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Serve ships the ingress class by value, and the copy
+keeps only the globals its code names. String annotations ("RouteRequest", "Request") then resolve
+to nothing in the replica, and FastAPI 0.137+ reads such parameters as query parameters (every POST
+answered 422 "query.body: Field required"). Real annotations travel with the functions."""
 
 import hmac
 

@@ -6,6 +6,8 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from locus.store import StorageRoot
+
 
 class Autoscaling(BaseModel):
     """Ray Serve autoscaling_config of one deployment."""
@@ -24,7 +26,7 @@ class ServeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    root: str = Field(description="storage root holding the registry")
+    root: StorageRoot = Field(description="storage root holding the registry")
     version: str = Field("latest", description="registry version; 'latest' follows new registrations")
     write_token: str | None = Field(default_factory=lambda: os.environ.get("LOCUS_WRITE_TOKEN"),
                                     description="bearer token for registering models (unset: registration off)")

@@ -15,7 +15,7 @@ from locus.cli.serving import serve
 from locus.cli.training import embed, fit, runs, train
 
 app = typer.Typer(help="LOCUS: learn embeddings of LLMs from their evaluations; compare, select and route.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+    rich_markup_mode=None, no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(import_app, name="import")
 app.command()(encode)
 app.add_typer(eval_app, name="eval")

@@ -24,7 +24,8 @@ from locus.cli.common import (
 )
 from locus.errors import LocusDataError
 
-bench_app = typer.Typer(help="Benchmarks (measured, never asserted in tests).", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (measured, never asserted in tests).",
+    no_args_is_help=True, rich_markup_mode=None)
 
 
 @bench_app.command("speed")

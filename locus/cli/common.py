@@ -10,17 +10,26 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from locus.encoders import DEFAULT_ENCODER as DEFAULT_ENCODER  # re-exported: the defaults every command shows
 from locus.errors import LocusDataError
+from locus.store import DEFAULT_ROOT as DEFAULT_ROOT
+from locus.store import resolve_root
 
 console = Console(soft_wrap=True)  # long paths and messages stay whole for copy-paste
 
-Root = Annotated[str, typer.Option("--root", help="storage root: a path or a pyarrow URI (s3://...)")]
+Root = Annotated[str, typer.Option("--root", callback=resolve_root, show_default=True,
+                                   help="storage root: a path or a pyarrow URI (s3://...)")]
 Encoder = Annotated[str, typer.Option("--encoder", help="sentence-transformers name or path of the query encoder")]
 Version = Annotated[str, typer.Option(help="checkpoint version (see `locus runs`), or 'latest'")]
 Seed = Annotated[int, typer.Option(help="seed of the split, subsets and training")]
 OutDir = Annotated[Path, typer.Option(help="folder for the JSON results and the PNG plot")]
-DEFAULT_ROOT = "./locus-data"
-DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+def described(model: type, field: str) -> str:
+    """Help text of a config field: its description and its default, both read from the typed config
+    (where they are defined once), for a flag that leaves the field unset by default."""
+    info = model.model_fields[field]
+    return info.description if info.default is None else f"{info.description} [default: {info.default}]"
 
 
 def fail(exc: Exception) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from locus.cli.common import DEFAULT_ENCODER, DEFAULT_ROOT, Encoder, Root, console, open_store, reports_errors
 
-import_app = typer.Typer(help="Bring evaluation results into the store.", no_args_is_help=True)
+import_app = typer.Typer(rich_markup_mode=None, help="Bring evaluation results into the store.", no_args_is_help=True)
 
 
 @import_app.command("mmlu-pro")
@@ -27,26 +27,30 @@ def import_mmlu_pro(paths: Annotated[list[Path], typer.Argument(help="model_outp
 def import_table(queries: Annotated[Path, typer.Option(help="CSV/JSONL/Parquet: query_id, text[, benchmark, answer]")],
                  evaluations: Annotated[Path, typer.Option(help="CSV/JSONL/Parquet: model_id, query_id, score")],
                  scorer: Annotated[str, typer.Option(help="scorer name recorded when the file has none")] = "imported",
+                 models: Annotated[Path | None, typer.Option(
+                     help="CSV/JSONL/Parquet of model metadata: model_id[, display_name, family, params_b, "
+                          "cost_per_1k_tokens, served_at, available]")] = None,
                  root: Root = DEFAULT_ROOT) -> None:
-    """Import queries and evaluations in generic long format (any harness)."""
-    from locus.importers.table import read_evaluations_file, read_queries_file
+    """Import queries and evaluations in generic long format (any harness), with optional model metadata."""
+    from locus.importers.table import read_evaluations_file, read_queries_file, read_table_file
 
-    _write(open_store(root), read_queries_file(queries), read_evaluations_file(evaluations, scorer=scorer))
+    metadata = read_table_file(models, required=("model_id",), name="models") if models else None
+    _write(open_store(root), read_queries_file(queries), read_evaluations_file(evaluations, scorer=scorer), metadata)
 
 
 @import_app.command("sample")
 @reports_errors
 def import_sample(root: Root = DEFAULT_ROOT) -> None:
     """Import the bundled real sample (MMLU-Pro outputs of 29 LLMs; see locus/sample/NOTICE)."""
-    from locus.sample import sample_tables
+    from locus.sample import sample_models, sample_tables
 
-    _write(open_store(root), *sample_tables())
+    _write(open_store(root), *sample_tables(), sample_models())
 
 
-def _write(store, queries, evaluations) -> None:
+def _write(store, queries, evaluations, models=None) -> None:
     from locus.importers import import_tables
 
-    report = import_tables(store, queries, evaluations)
+    report = import_tables(store, queries, evaluations, models)
     console.print(f"imported {report.queries} queries ({report.new_queries} new) and {report.evaluations} "
                   f"evaluations of {report.models} models into {store.uri}")
 

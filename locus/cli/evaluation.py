@@ -13,7 +13,7 @@ from locus.cli.common import console, reports_errors
 from locus.errors import LocusDataError
 
 eval_app = typer.Typer(help="Evaluation jobs: models answer benchmark queries with vLLM; scored and stored.",
-                       no_args_is_help=True)
+    rich_markup_mode=None, no_args_is_help=True)
 
 
 @eval_app.command("run")

@@ -17,7 +17,7 @@ import typer
 from locus.cli.common import console, reports_errors
 from locus.errors import LocusDataError
 
-job_app = typer.Typer(help="Submit LOCUS jobs to a Ray cluster (Ray Jobs API) and follow them.",
+job_app = typer.Typer(rich_markup_mode=None, help="Submit LOCUS jobs to a Ray cluster (Ray Jobs API) and follow them.",
                       no_args_is_help=True)
 SUBMITTABLE = ("train", "embed", "eval", "encode", "score", "fit", "import", "bench")
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")

@@ -31,6 +31,10 @@ def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
 
     A local cluster started here runs Serve's throughput mode with HAProxy in front (set
     RAY_SERVE_THROUGHPUT_OPTIMIZED=0 and RAY_SERVE_ENABLE_HA_PROXY=0 for Serve's defaults)."""
+    from locus.checkpoint import resolve_version
+    from locus.store import Store
+
+    resolve_version(Store(root), version)  # before Ray and Serve start: a store with no version answers at once
     from serve.run import serving
     from serve.settings import Autoscaling, ServeSettings
 

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from locus.cli.common import DEFAULT_ROOT, Encoder, Root, Version, console, open_store, reports_errors
+from locus.cli.common import DEFAULT_ENCODER, DEFAULT_ROOT, Encoder, Root, Version, console, open_store, reports_errors
 from locus.errors import LocusDataError
+from locus.store import resolve_root
 
 Budget = Annotated[int | None, typer.Option(help="training evaluations per model (default: all)")]
 MaxEpochs = Annotated[int | None, typer.Option(help="upper bound on epochs (default: 30)")]
@@ -34,19 +35,23 @@ def _given(**values) -> dict:
 
 
 @reports_errors
-def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2", budget: Budget = None,
+def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER, budget: Budget = None,
         max_epochs: MaxEpochs = None, steps_per_epoch: StepsPerEpoch = None, patience: Patience = None,
         monitor: Monitor = None, seed: TrainSeed = None, split_seed: SplitSeed = None,
         max_minutes: MaxMinutes = None, scorer: Scorer = None, dim: Dim = None, num_latents: Latents = None,
         depth: Depth = None) -> None:
     """Train the LOCUS encoder and predictor in this process; register a version and report test quality."""
+    from locus.data import trainable_models
+
+    store = open_store(root)
+    trainable_models(store, encoder)  # before torch is imported: an empty store answers at once
     from locus.training import TrainConfig
     from locus.training.run import fit_store
 
     config = TrainConfig(**_given(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
                                   patience=patience, monitor=monitor, seed=seed, split_seed=split_seed,
                                   max_minutes=max_minutes))
-    summary = fit_store(open_store(root), encoder=encoder, train_config=config, scorer=scorer,
+    summary = fit_store(store, encoder=encoder, train_config=config, scorer=scorer,
                         model_overrides=_given(dim=dim, num_latents=num_latents, depth=depth), on_epoch=_print_epoch)
     console.print(f"best epoch {summary.result.best_epoch} of {len(summary.result.history)} "
                   f"({summary.result.seconds:.0f} s); checkpoint [bold]{summary.version}[/]; routing shrinkage "
@@ -55,7 +60,10 @@ def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = "all-MiniLM-L6-v2", budget
 
 
 @reports_errors
-def train(root: Annotated[str | None, typer.Option(help="storage root: a path or a pyarrow URI (s3://...)")] = None,
+def train(root: Annotated[str | None, typer.Option(
+              callback=lambda v: v and resolve_root(v),
+              help=f"storage root: a path or a pyarrow URI (s3://...) [default: `root:` of --config, else "
+                   f"{DEFAULT_ROOT}]")] = None,
           config: Annotated[Path | None, typer.Option(help="YAML TrainJobConfig (root, encoder, train, model, "
                                                            "scaling, max_failures, ...); flags override it")] = None,
           workers: Annotated[int | None, typer.Option(help="Ray Train workers (default: 2)")] = None,
@@ -78,7 +86,7 @@ def train(root: Annotated[str | None, typer.Option(help="storage root: a path or
 
     base = TrainJobConfig.from_yaml(config).model_dump() if config else {}
     if root is None and "root" not in base:
-        raise LocusDataError("--root: give the storage root (or `root:` in --config)")
+        root = resolve_root(DEFAULT_ROOT)
     job = TrainJobConfig.model_validate(base | _given(
         root=root, encoder=encoder, scorer=scorer, max_failures=max_failures, name=name,
         train=base.get("train", {}) | _given(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
@@ -150,10 +158,13 @@ def embed(root: Root = DEFAULT_ROOT, version: Version = "latest",
           gpu: Annotated[bool, typer.Option(help="with --ray: one GPU per actor")] = False,
           address: Annotated[str | None, typer.Option(help="with --ray: Ray cluster to join")] = None) -> None:
     """Embed models with a registered version (one forward pass each; no retraining)."""
+    from locus.checkpoint import resolve_version
+
     store = open_store(root)
+    if evaluations is not None and model is None:
+        raise LocusDataError("--evaluations needs --model to name the model they belong to")
+    version = resolve_version(store, version)  # before anything is written or Ray starts
     if evaluations is not None:
-        if model is None:
-            raise LocusDataError("--evaluations needs --model to name the model they belong to")
         _store_model_evaluations(store, model, evaluations)
     models = [model] if model else None
     if ray:

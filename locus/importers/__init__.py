@@ -25,11 +25,15 @@ class ImportReport:
     models: int
 
 
-def import_tables(store: Store, queries: pa.Table, evaluations: pa.Table) -> ImportReport:
-    """Validate queries and evaluations together (nothing is written on error), then upsert
-    both and register models the store does not know yet (family and size from their ids)."""
+def import_tables(store: Store, queries: pa.Table, evaluations: pa.Table,
+                  models: pa.Table | None = None) -> ImportReport:
+    """Validate queries, evaluations and model metadata together (nothing is written on error), then
+    upsert them; models with no metadata given that the store does not know yet are registered with
+    what their ids reveal (family and size)."""
     queries = schemas.conform(queries, schemas.QUERIES, name="queries")
     evaluations = schemas.conform(evaluations, schemas.EVALUATIONS, name="evaluations")
+    if models is not None:
+        models = schemas.conform(models, schemas.MODELS, name="models")
     validate_queries(queries)
     stored = store.read_queries()
     validate_evaluations(evaluations, pc.unique(pa.concat_arrays(
@@ -37,6 +41,8 @@ def import_tables(store: Store, queries: pa.Table, evaluations: pa.Table) -> Imp
     new_queries = store.write_queries(queries)
     store.write_evaluations(evaluations)
     model_ids = pc.unique(evaluations.column("model_id")).to_pylist()
+    if models is not None:
+        store.write_models(models)
     known = set(store.read_models().column("model_id").to_pylist())
     if unknown := [m for m in model_ids if m not in known]:
         store.write_models(describe_models(unknown))

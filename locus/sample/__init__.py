@@ -15,6 +15,14 @@ import pyarrow.parquet as pq
 FOLDER = Path(__file__).resolve().parent
 
 
+def sample_models() -> pa.Table:
+    """Metadata of the sample's 29 models: display name, family, parameters (billions) and a price per
+    1k tokens, each from the public source its `source` column names (see NOTICE)."""
+    from pyarrow import csv
+
+    return csv.read_csv(FOLDER / "models.csv")
+
+
 def sample_tables(queries: int | None = None) -> tuple[pa.Table, pa.Table]:
     """(queries, evaluations) of the bundled sample; with `queries`, only the first that many
     questions and the evaluations on them (a quicker slice for tests and short runs)."""

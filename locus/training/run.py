@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from locus.checkpoint import save_checkpoint
-from locus.data import load_evaluation_set, split_queries
+from locus.data import load_evaluation_set, split_queries, trainable_models
 from locus.model import ModelConfig
 from locus.store import Store
 from locus.training.config import TrainConfig
@@ -37,6 +37,7 @@ def run_metrics(result: FitResult, test: dict[str, float]) -> dict:
 def fit_store(store: Store, *, encoder: str, train_config: TrainConfig, model_overrides: dict | None = None,
               scorer: str | None = None, on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitSummary:
     """Load, split by query, train with early stopping, score the test split, save a checkpoint."""
+    trainable_models(store, encoder)
     data = load_evaluation_set(store, encoder, scorer=scorer)
     split = split_queries(data.query_ids, train_config.split_seed)
     model_config = ModelConfig(query_dim=data.phi.shape[1], **(model_overrides or {}))
