@@ -78,7 +78,7 @@ def main() -> None:
         "sampling": {"temperature": 0.0, "max_tokens": MAX_TOKENS, "ignore_eos": True},
         "resources": {"batch_size": N, "chunk_size": N, "cpus_per_engine": 1}})
     start = time.perf_counter()
-    run_evaluation(config, log=lambda _: None)
+    run_evaluation(config, )
     wall = time.perf_counter() - start
     tokens = sum(store.read_generations().column("output_tokens").to_pylist())
     results["locus_eval_pipeline"] = {"tokens": tokens, "wall_s": wall, "tokens_per_s_wall": tokens / wall}
@@ -95,7 +95,7 @@ def main() -> None:
     encode_texts(texts.column("text").to_pylist(), DEFAULT_ENCODER)
     results["encode_plain_sentences_per_s"] = texts.num_rows / (time.perf_counter() - start)
     start = time.perf_counter()
-    run_encoding(str(encode_store.uri), DEFAULT_ENCODER, log=lambda _: None)
+    run_encoding(str(encode_store.uri), DEFAULT_ENCODER, )
     results["encode_ray_job_sentences_per_s"] = texts.num_rows / (time.perf_counter() - start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

@@ -6,6 +6,7 @@ table. Gives the same vectors as the single-process `locus embed`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from locus.checkpoint import load_checkpoint
 from locus.data import load_evaluation_set
 from locus.embedding import embed_models
 from locus.errors import LocusDataError
+from locus.progress import Advance, no_progress
 from locus.store import Store
 from locus.validation import validate_vectors
 
@@ -47,8 +49,10 @@ class EmbedJobResult:
 
 def run_embedding(root: str, version: str = "latest", *, model_ids: list[str] | None = None,
                   scorer: str | None = None, actors: int = 1, gpu: bool = False, batch_size: int = 64,
-                  address: str | None = None) -> EmbedJobResult:
-    """Embed the models with an actor pool of `actors` (one GPU each with `gpu`); upsert the table."""
+                  address: str | None = None, progress: Advance = no_progress,
+                  log_file: Path | None = None) -> EmbedJobResult:
+    """Embed the models with an actor pool of `actors` (one GPU each with `gpu`); upsert the table.
+    `progress(n)` follows the models embedded."""
     import ray
 
     from jobs.ray_session import ray_session
@@ -61,7 +65,7 @@ def run_embedding(root: str, version: str = "latest", *, model_ids: list[str] | 
         raise LocusDataError(f"model_id={missing[0]!r} has no evaluations in {store.uri}")
     if not models:
         raise LocusDataError(f"store {store.uri}: no evaluations; nothing to embed")
-    with ray_session(address):
+    with ray_session(address, log_file=log_file):
         dataset = ray.data.from_items([{"model_id": m} for m in models])
         embedded = dataset.map_batches(
             ModelEmbedder, fn_constructor_kwargs={"root": store.uri, "version": version, "scorer": scorer, "gpu": gpu},
@@ -69,8 +73,11 @@ def run_embedding(root: str, version: str = "latest", *, model_ids: list[str] | 
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             # fractional CPUs: an actor pool holding every CPU starves Ray Data's own tasks
             num_cpus=0 if gpu else 0.5, num_gpus=1 if gpu else 0)
-        rows = embedded.take_all()
-    ids = [str(r["model_id"]) for r in rows]
-    vectors = np.stack([np.asarray(r["vector"], dtype=np.float32) for r in rows])
-    store.write_model_embeddings(version, ids, vectors, [int(r["n_evaluations"]) for r in rows])
+        ids, vectors, counts = [], [], []
+        for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
+            ids += [str(m) for m in batch["model_id"]]
+            vectors += list(batch["vector"])
+            counts += [int(n) for n in batch["n_evaluations"]]
+            progress(len(batch["model_id"]))
+    store.write_model_embeddings(version, ids, np.stack(vectors).astype(np.float32), counts)
     return EmbedJobResult(version=version, model_ids=sorted(ids))

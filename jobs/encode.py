@@ -4,13 +4,13 @@ the queries that have no vector yet, and the driver appends them to the store ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from locus.encoders import encode_texts
+from locus.encoders import encode_texts, queries_to_encode
+from locus.progress import Advance, no_progress
 from locus.store import Store
 
 
@@ -27,22 +27,22 @@ class QueryEncoderActor:
 
 def run_encoding(root: str, encoder: str, *, actors: int = 1, batch_size: int = 64, chunk_size: int = 1024,
                  block_size: int = 256, gpu: bool = False, address: str | None = None,
-                 log: Callable[[str], None] = print) -> tuple[int, int]:
-    """Encode the store's queries that lack `encoder` vectors; returns (newly encoded, total)."""
+                 todo: pa.Table | None = None, progress: Advance = no_progress,
+                 log_file: Path | None = None) -> tuple[int, int]:
+    """Encode the store's queries that lack `encoder` vectors (or `todo`, from `queries_to_encode`);
+    returns (newly encoded, total). `progress(n)` follows each chunk written."""
     import ray
 
     from jobs.ray_session import ray_session
 
     store = Store(root)
-    queries = store.read_queries()
-    known, _ = store.read_query_embeddings(encoder)
-    todo = queries.filter(pc.invert(pc.is_in(queries.column("query_id"), value_set=pa.array(known, pa.string()))))
+    total = store.read_queries().num_rows
+    todo = queries_to_encode(store, encoder) if todo is None else todo
     if todo.num_rows == 0:
-        return 0, queries.num_rows
+        return 0, total
     done = 0
-    with ray_session(address):
-        columns = todo.select(["query_id", "text"])
-        blocks = [columns.slice(i, block_size) for i in range(0, columns.num_rows, block_size)]  # one per actor task
+    with ray_session(address, log_file=log_file):
+        blocks = [todo.slice(i, block_size) for i in range(0, todo.num_rows, block_size)]  # one per actor task
         dataset = ray.data.from_arrow(blocks).map_batches(
             QueryEncoderActor, fn_constructor_kwargs={"encoder": encoder}, batch_size=batch_size,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
@@ -51,5 +51,5 @@ def run_encoding(root: str, encoder: str, *, actors: int = 1, batch_size: int = 
         for chunk in dataset.iter_batches(batch_size=chunk_size, batch_format="numpy"):
             store.append_query_embeddings(encoder, [str(q) for q in chunk["query_id"]], np.stack(chunk["vector"]))
             done += len(chunk["query_id"])
-            log(f"encoded {done}/{todo.num_rows} queries")
-    return done, queries.num_rows
+            progress(len(chunk["query_id"]))
+    return done, total

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import time
 import urllib.request
@@ -21,6 +22,11 @@ from locus.encoders import DEFAULT_ENCODER
 from locus.store import StorageRoot, Store
 
 EXAMPLES = 5  # test questions routed over HTTP at the end
+EXAMPLE_CURLS = (  # two of the README's examples, printed with --keep-serving
+    "curl -s localhost:8000/v1/route -H 'content-type: application/json' "
+    "-d '{\"query\": \"What is the derivative of x^2?\", \"k\": 3}'",
+    "curl -s 'localhost:8000/v1/models/gemini-1.5-pro-002/neighbors?k=3'",
+)
 
 
 class QuickstartConfig(BaseModel):
@@ -36,6 +42,7 @@ class QuickstartConfig(BaseModel):
     report_dir: str | None = Field(None, description="where the report goes (default: <root>/report)")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535, description="HTTP port of the Serve app")
+    onboard: int = Field(3, ge=0, description="sample models held out of training and onboarded afterwards")
     keep_serving: bool = Field(False, description="keep the Serve app up until Ctrl-C (a write token for "
                                                   "registrations is made when LOCUS_WRITE_TOKEN is unset)")
     verbose: bool = Field(False, description="show Ray's own logs here instead of in <root>/logs/ray.log")
@@ -65,63 +72,78 @@ def _post(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
+def _holdout(model_ids: list[str], k: int, seed: int = 0) -> list[str]:
+    """The models training leaves out, to be onboarded afterwards with no retraining (seeded)."""
+    import numpy as np
+
+    pick = np.random.default_rng(seed).choice(len(model_ids), size=min(k, len(model_ids) - 2), replace=False)
+    return sorted(model_ids[i] for i in pick)
+
+
 def run_quickstart(config: QuickstartConfig, console: Console) -> dict:
-    """Run every stage; returns the version, the quality table and the routed examples."""
+    """Run every stage; returns the version, the report's numbers and the routed examples."""
+    from jobs import story
     from jobs.embed import run_embedding
     from jobs.encode import run_encoding
-    from jobs.ray_session import ray_session
+    from jobs.ray_session import ray_log_file, ray_session
     from jobs.train import ScalingSpec, TrainJobConfig, run_training
-    from locus.bench.quality import against_baselines
-    from locus.heldout import load_heldout
+    from locus.encoders import queries_to_encode
     from locus.importers import import_tables
+    from locus.progress import progress_bar
     from locus.report import build_report
     from locus.sample import sample_models, sample_tables
     from locus.training import TrainConfig
 
     store = Store(config.root)
-    stages = Stages(console, 7)
+    log = None if config.verbose else ray_log_file(config.root, "quickstart")
+    stages = Stages(console, 6)
     summary: dict = {}
     with stages.stage("import the bundled MMLU-Pro sample (29 LLMs)"):
         report = import_tables(store, *sample_tables(config.queries), sample_models())
-        console.print(f"{report.queries} questions, {report.evaluations} evaluations of {report.models} models "
+        console.print(f"{report.queries:,} questions, {report.evaluations:,} evaluations of {report.models} models "
                       f"in {store.uri}")
-    with ray_session(config.address, num_cpus=max(4, os.cpu_count() or 1)):
-        with stages.stage(f"encode the questions with {DEFAULT_ENCODER} (Ray Data)"):
-            done, total = run_encoding(config.root, DEFAULT_ENCODER, actors=2, chunk_size=512, log=console.print)
-            console.print(f"encoded {done} new of {total} questions")
-        with stages.stage(f"train LOCUS with Ray Train ({config.workers} workers)"):
-            job = TrainJobConfig(root=config.root, train=TrainConfig(max_epochs=config.max_epochs,
-                                                                     steps_per_epoch=config.steps_per_epoch),
-                                 scaling=ScalingSpec(workers=config.workers))
-            trained = run_training(job)
-            summary["version"] = trained.version
-            console.print(f"registered version [bold]{trained.version}[/] (best epoch "
-                          f"{trained.metrics['best_epoch']} of {len(trained.metrics['history'])})")
-        with stages.stage("embed every model (Ray Data)"):
-            embedded = run_embedding(config.root, trained.version)
-            console.print(f"embedded {len(embedded.model_ids)} models")
-        with stages.stage("test quality against the baselines"):
-            held = load_heldout(store, trained.version)
-            summary["quality"] = against_baselines(held)
-            console.print(_quality_table(summary["quality"], held.scores.shape[1]))
-        with stages.stage("report"):
-            page = build_report(store, Path(config.report_dir or Path(config.root) / "report"),
-                                version=trained.version, log=lambda m: console.print(f"[dim]{m}[/]"))
-            summary["report"] = str(page)
-            console.print(f"report: [bold]{page.resolve().as_uri()}[/]")
-        with stages.stage("serve (Ray Serve) and route example questions over HTTP"):
-            summary["routes"] = _serve_and_route(config, store, held, console)
+    held_back = _holdout(store.model_ids(), config.onboard)
+    try:
+        with ray_session(config.address, num_cpus=max(4, os.cpu_count() or 1), log_file=log):
+            with stages.stage(f"encode the questions with {DEFAULT_ENCODER} (Ray Data)"):
+                todo = queries_to_encode(store, DEFAULT_ENCODER)
+                with progress_bar(console, "encoding", todo.num_rows, unit="questions") as advance:
+                    done, total = run_encoding(store.uri, DEFAULT_ENCODER, actors=2, chunk_size=256, todo=todo,
+                                               progress=advance)
+                console.print(f"encoded {done:,} new of {total:,} questions")
+            with stages.stage(f"train LOCUS with Ray Train ({config.workers} workers)"):
+                console.print(f"held out of training, to be onboarded afterwards: {', '.join(held_back)}")
+                job = TrainJobConfig(root=store.uri, exclude=held_back, scaling=ScalingSpec(workers=config.workers),
+                                     train=TrainConfig(max_epochs=config.max_epochs,
+                                                       steps_per_epoch=config.steps_per_epoch))
+                with progress_bar(console, "training", config.max_epochs, unit="epochs") as advance:
+                    trained = run_training(job, on_epoch=lambda m: (_epoch_line(console, m), advance(1)))
+                summary["version"] = trained.version
+                console.print(f"registered version [bold]{trained.version}[/] (best epoch "
+                              f"{trained.metrics['best_epoch']} of {len(trained.metrics['history'])})")
+            with stages.stage("embed every model, the held-out ones too, with no retraining (Ray Data)"):
+                with progress_bar(console, "embedding", report.models, unit="models") as advance:
+                    embedded = run_embedding(store.uri, trained.version, progress=advance)
+                console.print(f"embedded {len(embedded.model_ids)} models")
+            with stages.stage("what LOCUS does on the test questions, against the baselines"):
+                built = build_report(store, Path(config.report_dir or Path(store.uri) / "report"),
+                                     version=trained.version, log=lambda m: console.print(f"[dim]{m}[/]"))
+                summary["report"] = built.numbers
+                story.print_story(console, built.numbers)
+                console.print(f"report: [bold]{built.page.resolve().as_uri()}[/]")
+            with stages.stage("serve (Ray Serve) and route example questions over HTTP"):
+                summary["routes"] = _serve_and_route(config, store, built.held, built.numbers["display_names"],
+                                                     console)
+    finally:
+        if log is not None and log.exists():
+            console.print(f"[dim]Ray's own logs: {log}[/]", highlight=False)
     return summary
 
 
-def _quality_table(results: dict, test_queries: int) -> Table:
-    table = Table(title=f"held-out test questions ({test_queries}); every method fitted on the same evaluations")
-    for column in ("method", "routing acc", "hit@3", "correctness acc", "ROC AUC"):
-        table.add_column(column, justify="right")
-    for method, r in results.items():
-        table.add_row(method, f"{r['routing_acc']:.3f}", f"{r['hit3']:.3f}", f"{r['correctness_acc']:.3f}",
-                      f"{r['auc']:.3f}")
-    return table
+def _epoch_line(console: Console, m: dict[str, float]) -> None:
+    console.print(f"epoch {m['epoch']:>2}  loss {m['train_loss']:.3f}  val loss {m['val_loss']:.3f}  "
+                  f"routing {m['routing_acc']:.3f}  correct {m['correctness_acc']:.3f}  {m['seconds']:.0f} s",
+                  highlight=False)
 
 
 def _examples(store: Store, held) -> list[dict]:
@@ -139,46 +161,53 @@ def _examples(store: Store, held) -> list[dict]:
     return out
 
 
-def _serve_and_route(config: QuickstartConfig, store: Store, held, console: Console) -> list[dict]:
+def _serve_and_route(config: QuickstartConfig, store: Store, held, names: dict[str, str],
+                     console: Console) -> list[dict]:
     from serve.run import serving
     from serve.settings import ServeSettings
 
     examples = _examples(store, held)
-    with serving(ServeSettings(root=config.root), host=config.host, port=config.port) as url:
+    token = os.environ.get("LOCUS_WRITE_TOKEN") or secrets.token_urlsafe(18)
+    with serving(ServeSettings(root=store.uri, write_token=token), host=config.host, port=config.port) as url:
         console.print(f"serving at [bold]{url}[/] (API docs {url}/docs)")
         answer = _post(f"{url}/v1/route", {"queries": [e["text"] for e in examples], "k": 3})
         down = answer["results"][0]["choice"]
         proxied = _post(f"{url}/v1/route", {"query": examples[0]["text"], "unavailable": [down]})["results"][0]
-        table = Table(title="POST /v1/route: test questions where the 29 models disagree most")
-        table.add_column("question", no_wrap=True, overflow="ellipsis", ratio=1)
-        for column in ("routed to", "p(correct)", "its published answer"):
-            table.add_column(column, no_wrap=True)
+        table = Table(title="POST /v1/route: test questions the models disagree on most", title_justify="left",
+                      width=min(console.width, 100))
+        table.add_column("question", ratio=3, overflow="fold")
+        table.add_column("routed to", ratio=2, overflow="fold")
+        table.add_column("p", justify="right", no_wrap=True)
+        table.add_column("answer", no_wrap=True)
         routes = []
         for example, result in zip(examples, answer["results"], strict=True):
             outcome = example["outcomes"].get(result["choice"])
-            verdict = "unknown" if outcome is None or outcome != outcome else ("correct" if outcome >= 0.5
-                                                                              else "wrong")
-            question = " ".join(example["text"].split())[:90]
-            table.add_row(question, result["choice"], f"{result['p_correct']:.2f}", verdict)
+            verdict = "unknown" if outcome is None or outcome != outcome else ("right" if outcome >= 0.5 else "wrong")
+            question = " ".join(example["text"].split())
+            table.add_row(question if len(question) <= 70 else question[:69] + "…", names.get(result["choice"],
+                          result["choice"]), f"{result['p_correct']:.2f}", verdict)
             routes.append({"query_id": example["query_id"], "choice": result["choice"], "verdict": verdict})
         console.print(table)
-        console.print(f"with {down} marked unavailable, the first question goes to {proxied['choice']} "
-                      f"(its nearest neighbour, standing in for {proxied['proxy_for']})")
+        console.print("answer: whether the routed model's published answer to the question was right", style="dim")
+        console.print(f"with {names.get(down, down)} marked unavailable, the first question goes to "
+                      f"{names.get(proxied['choice'], proxied['choice'])} (its nearest neighbour, standing in for "
+                      f"{proxied['proxy_for']})")
         if config.keep_serving:
-            _wait(url, console)
+            _wait(url, token, console)
     return routes
 
 
-def _wait(url: str, console: Console) -> None:
+def _wait(url: str, token: str, console: Console) -> None:
     # Ray (Train's run, its deferred-signal guards) may leave its own SIGINT handler behind, which
     # swallowed Ctrl-C here now and then: whatever is installed, Ctrl-C ends this wait
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    console.print(f"\nLOCUS keeps serving at [bold]{url}[/]; try:", highlight=False)
-    console.print(f"  curl -s {url}/v1/route -H 'content-type: application/json' "
-                  "-d '{\"query\": \"What is the derivative of x^2?\", \"k\": 3}'", markup=False)
-    console.print(f"  curl -s {url}/v1/models/gemini-1.5-pro-002/neighbors?k=3", markup=False)
-    console.print(f"  curl -s {url}/v1/portfolio -H 'content-type: application/json' -d '{{\"k\": 3}}'",
-                  markup=False)
+    console.print(f"\nLOCUS keeps serving at [bold]{url}[/]. In another shell:", highlight=False)
+    if "LOCUS_WRITE_TOKEN" not in os.environ:
+        console.print(f"  export LOCUS_WRITE_TOKEN={token}   # registrations need it", markup=False, highlight=False)
+    console.print("then the examples under Serving in README.md, e.g.", highlight=False)
+    for line in EXAMPLE_CURLS:
+        console.print(f"  {line.replace('localhost:8000', url.removeprefix('http://'))}", markup=False,
+                      highlight=False)
     console.print("Ctrl-C stops the server and the local Ray cluster.")
     try:
         while True:

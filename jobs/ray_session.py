@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import ray
 
@@ -22,17 +25,82 @@ def job_env() -> dict[str, str]:
 FAST_SERVE_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
+def ray_log_file(root: str, command: str) -> Path:
+    """Where a command's Ray logs go when it runs quietly: <root>/logs/<command>-<time>.log for a
+    local root, else the temp folder (a log is for the person at this machine)."""
+    import tempfile
+    import time
+
+    folder = Path(root) / "logs" if "://" not in root else Path(tempfile.gettempdir()) / "locus-logs"
+    return folder / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+
+
+RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.serve", "ray.tune", "ray.util")
+
+
+def _ray_logs_to(path: Path) -> None:
+    """Ray's own driver-side logging (Data's progress reports, Train's and Serve's messages) to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in RAY_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if not isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(old)
+        if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+            logger.addHandler(handler)
+        logger.propagate = False
+
+
 @contextmanager
-def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[None]:
-    """Use the Ray already connected, else join `address` (or RAY_ADDRESS), else start a local cluster."""
+def _stderr_to(path: Path) -> Iterator[None]:
+    """File descriptor 2 of this process into `path` (Ray's C++ core and its Python warnings write
+    there directly, past any logger); restored on the way out, so tracebacks still show."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("a") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None,
+                log_file: Path | None = None) -> Iterator[None]:
+    """Use the Ray already connected, else join `address` (or RAY_ADDRESS), else start a local cluster.
+
+    With `log_file`, Ray stays quiet here: workers' and actors' output is not forwarded (it stays in
+    Ray's session logs), Ray's driver-side logging and this process's stderr go to that file, and
+    Ray Data draws no progress bars of its own (callers show one bar per stage)."""
     if ray.is_initialized():
         yield
         return
+    if log_file is None:
+        with _connected(address, num_cpus, forward_output=True):
+            yield
+        return
+    from ray.data import DataContext
+
+    _ray_logs_to(log_file)
+    context = DataContext.get_current()
+    context.enable_progress_bars = context.print_on_execution_start = context.enable_auto_log_stats = False
+    with _stderr_to(log_file), _connected(address, num_cpus, forward_output=False):
+        _ray_logs_to(log_file)  # ray.init set up its loggers again
+        yield
+
+
+@contextmanager
+def _connected(address: str | None, num_cpus: int | None, *, forward_output: bool) -> Iterator[None]:
     local = address is None and "RAY_ADDRESS" not in os.environ
     if local:
         for name, value in FAST_SERVE_ENV.items():
             os.environ.setdefault(name, value)
-    ray.init(address=address, num_cpus=num_cpus if local else None, log_to_driver=True,
+    ray.init(address=address, num_cpus=num_cpus if local else None, log_to_driver=forward_output,
              runtime_env={"env_vars": job_env()}, include_dashboard=False if local else None)
     try:
         yield

@@ -12,7 +12,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +53,8 @@ class TrainJobConfig(BaseModel):
     root: StorageRoot = Field(description="storage root holding the tables; runs go to <root>/runs")
     encoder: str = DEFAULT_ENCODER
     scorer: str | None = None
+    exclude: list[str] = Field(default_factory=list, description="models left out of training, to be embedded "
+                                                                 "afterwards from their evaluations (no retraining)")
     train: TrainConfig = Field(default_factory=TrainConfig)
     model: dict[str, int | float] = Field(default_factory=dict, description="ModelConfig overrides (dim, ...)")
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
@@ -83,6 +85,9 @@ def preflight(job: TrainJobConfig) -> list[str]:
     Returns the models to shard over the workers."""
     store = Store(job.root)
     models = trainable_models(store, job.encoder)
+    if unknown := sorted(set(job.exclude) - set(models)):
+        raise LocusDataError(f"exclude: model_id={unknown[0]!r} has no evaluations in {store.uri}")
+    models = [m for m in models if m not in set(job.exclude)]
     if len(models) < job.scaling.workers:
         raise LocusDataError(f"{len(models)} models cannot be sharded over {job.scaling.workers} workers; "
                              f"use --workers {len(models)} or fewer")
@@ -132,9 +137,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
                 checkpoint = ray.train.Checkpoint.from_directory(folder)
             ray.train.report(metrics, checkpoint=checkpoint)
         if rank == 0:
-            print(f"locus: epoch {metrics['epoch']} train_loss {metrics['train_loss']:.4f} "
-                  f"val_loss {metrics['val_loss']:.4f} val routing {metrics['routing_acc']:.3f} "
-                  f"val correctness {metrics['correctness_acc']:.3f} [{metrics['seconds']:.0f} s]", flush=True)
+            loop_config["epochs"].put(metrics)  # to the driver, which shows each epoch once
         _maybe_fail(int(metrics["epoch"]), rank, world_size)
 
     result = trainer.fit(report)
@@ -160,8 +163,39 @@ def _own_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_training(job: TrainJobConfig, *, address: str | None = None) -> TrainJobResult:
-    """Train on a local Ray cluster (started here) or the one at `address`; returns the registered version."""
+@contextmanager
+def _epoch_feed(on_epoch: Callable[[dict[str, float]], None] | None) -> Iterator[Any]:
+    """A Ray queue the rank-0 worker puts each epoch's metrics on, drained here by a thread that
+    calls `on_epoch`: the driver shows progress once, whatever Ray does with workers' output."""
+    from ray.util.queue import Empty, Queue
+
+    queue, done = Queue(actor_options={"num_cpus": 0}), threading.Event()
+
+    def drain() -> None:
+        while not done.is_set() or not queue.empty():
+            try:
+                metrics = queue.get(timeout=0.5)
+            except Empty:
+                continue
+            if on_epoch is not None:
+                on_epoch(metrics)
+
+    thread = threading.Thread(target=drain, name="locus-epochs", daemon=True)
+    thread.start()
+    try:
+        yield queue
+    finally:
+        done.set()
+        thread.join(timeout=10)
+        queue.shutdown()
+
+
+def run_training(job: TrainJobConfig, *, address: str | None = None,
+                 on_epoch: Callable[[dict[str, float]], None] | None = None,
+                 log_file: Path | None = None) -> TrainJobResult:
+    """Train on a local Ray cluster (started here) or the one at `address`; returns the registered version.
+    `on_epoch` is called in this process with each epoch's validation metrics; with `log_file`, Ray's
+    own output goes there (see `ray_session`)."""
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -181,9 +215,11 @@ def run_training(job: TrainJobConfig, *, address: str | None = None) -> TrainJob
         failure_config=ray.train.FailureConfig(max_failures=job.max_failures))
     scaling = ray.train.ScalingConfig(num_workers=job.scaling.workers, use_gpu=job.scaling.gpu,
                                       resources_per_worker={"CPU": job.scaling.cpus_per_worker})
-    loop_config = {"job": job.model_dump(), "models": models, "version": version,
-                   "run_path": store.path("runs", name)}
-    with ray_session(address, num_cpus=max(2, int(job.scaling.workers * job.scaling.cpus_per_worker))):
+    with (ray_session(address, num_cpus=max(2, int(job.scaling.workers * job.scaling.cpus_per_worker)),
+                      log_file=log_file),
+          _epoch_feed(on_epoch) as epochs):
+        loop_config = {"job": job.model_dump(), "models": models, "version": version,
+                       "run_path": store.path("runs", name), "epochs": epochs}
         trainer = TorchTrainer(train_worker, train_loop_config=loop_config, scaling_config=scaling,
                                run_config=run_config,
                                torch_config=TorchConfig(backend="nccl" if job.scaling.gpu else "gloo"))

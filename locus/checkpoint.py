@@ -84,7 +84,7 @@ def resolve_version(store: Store, version: str = "latest") -> str:
     Reads no weights: cheap enough to check before any write or any cluster start."""
     if version == "latest":
         if not store.exists("checkpoints", LATEST):
-            raise LocusDataError(f"store {store.uri}: no trained version yet; train one with `locus fit` "
+            raise LocusDataError(f"store {store.uri}: no trained version (checkpoint) yet; train one with `locus fit` "
                                  "or `locus train`")
         version = store.read_bytes("checkpoints", LATEST).decode().strip()
     if not store.exists("checkpoints", version, "checkpoint.json"):

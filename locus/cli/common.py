@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,27 @@ Encoder = Annotated[str, typer.Option("--encoder", help="sentence-transformers n
 Version = Annotated[str, typer.Option(help="checkpoint version (see `locus runs`), or 'latest'")]
 Seed = Annotated[int, typer.Option(help="seed of the split, subsets and training")]
 OutDir = Annotated[Path, typer.Option(help="folder for the JSON results and the PNG plot")]
+
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="show Ray's own logs here instead of in "
+                                                               "<root>/logs/")]
+
+
+@contextmanager
+def ray_logs(root: str, command: str, verbose: bool) -> Iterator[Path | None]:
+    """The file Ray's own output goes to while a command runs (None with --verbose: shown here);
+    named at the end, whether the command succeeded or not."""
+    if verbose:
+        yield None
+        return
+    from jobs.ray_session import ray_log_file
+
+    path = ray_log_file(root, command)
+    try:
+        yield path
+    finally:
+        if path.exists():
+            console.print(f"[dim]Ray's logs: {path}[/]", highlight=False)
 
 
 def described(model: type, field: str) -> str:

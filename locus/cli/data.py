@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from locus.cli.common import DEFAULT_ENCODER, DEFAULT_ROOT, Encoder, Root, console, open_store, reports_errors
+from locus.cli.common import (
+    DEFAULT_ENCODER,
+    DEFAULT_ROOT,
+    Encoder,
+    Root,
+    Verbose,
+    console,
+    open_store,
+    ray_logs,
+    reports_errors,
+)
 
 import_app = typer.Typer(rich_markup_mode=None, help="Bring evaluation results into the store.", no_args_is_help=True)
 
@@ -61,13 +71,19 @@ def encode(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
            ray: Annotated[bool, typer.Option("--ray", help="run as a Ray Data job (actor pool of encoders)")] = False,
            actors: Annotated[int, typer.Option(help="with --ray: encoder actors")] = 1,
            gpu: Annotated[bool, typer.Option(help="with --ray: one GPU per actor")] = False,
-           address: Annotated[str | None, typer.Option(help="with --ray: Ray cluster to join")] = None) -> None:
+           address: Annotated[str | None, typer.Option(help="with --ray: Ray cluster to join")] = None,
+           verbose: Verbose = False) -> None:
     """Embed query texts with a sentence encoder; only queries not yet encoded are processed."""
     if ray:
         from jobs.encode import run_encoding
+        from locus.encoders import queries_to_encode
+        from locus.progress import progress_bar
 
-        done, total = run_encoding(root, encoder, actors=actors, batch_size=batch_size, gpu=gpu, address=address,
-                                   log=console.print)
+        todo = queries_to_encode(open_store(root), encoder)
+        with (ray_logs(root, "encode", verbose) as log, progress_bar(console, "encoding", todo.num_rows,
+                                                                      unit="queries") as advance):
+            done, total = run_encoding(root, encoder, actors=actors, batch_size=batch_size, gpu=gpu, address=address,
+                                       todo=todo, progress=advance, log_file=log)
         console.print(f"{encoder}: encoded {done} new of {total} queries with Ray Data")
         return
     from locus.encoders import encode_store

@@ -74,7 +74,8 @@ def _submit(client, *, patience_s: float = 90.0, **job) -> str:
             time.sleep(2.0)
 
 
-@job_app.command("submit", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@job_app.command("submit", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                 options_metavar="[OPTIONS] -- COMMAND [ARGS]...")
 @reports_errors
 def submit(ctx: typer.Context, address: Address = None,
            runtime_env: Annotated[Path | None, typer.Option(help="YAML runtime_env (pip, env_vars, ...)")] = None,
@@ -82,7 +83,11 @@ def submit(ctx: typer.Context, address: Address = None,
            = None,
            wait: Annotated[bool, typer.Option(help="wait for the job, print its logs, exit 1 unless it succeeds")]
            = False) -> None:
-    """Submit `locus <command> ...` as a Ray job, e.g. `locus job submit -- train --root ROOT --workers 4`."""
+    """Submit `locus COMMAND ...` as a Ray job, e.g. `locus job submit -- train --root ROOT --workers 4`.
+
+    COMMAND is one of train, embed, eval, encode, score, fit, import, bench. It runs on the cluster,
+    where a relative --root is resolved against the job's working directory: give the cluster's
+    shared path or a URI (s3://...)."""
     args = list(ctx.args)
     if not args or args[0] not in SUBMITTABLE:
         raise LocusDataError(f"give the locus command to run after `--`, one of {', '.join(SUBMITTABLE)}; "

@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from locus.cli.common import DEFAULT_ENCODER, DEFAULT_ROOT, Encoder, Root, Version, console, open_store, reports_errors
+from locus.cli.common import (
+    DEFAULT_ENCODER,
+    DEFAULT_ROOT,
+    Encoder,
+    Root,
+    Verbose,
+    Version,
+    console,
+    open_store,
+    ray_logs,
+    reports_errors,
+)
 from locus.errors import LocusDataError
 from locus.store import resolve_root
 
@@ -76,10 +87,12 @@ def train(root: Annotated[str | None, typer.Option(
           max_failures: Annotated[int | None, typer.Option(help="restarts from the last checkpoint after a lost "
                                                                 "worker (default: 2)")] = None,
           name: Annotated[str | None, typer.Option(help="run name under <root>/runs (default: the version)")] = None,
+          exclude: Annotated[list[str] | None, typer.Option(help="leave this model out of training (repeatable); "
+                                                                 "embed it afterwards with `locus embed`")] = None,
           budget: Budget = None, max_epochs: MaxEpochs = None, steps_per_epoch: StepsPerEpoch = None,
           patience: Patience = None, monitor: Monitor = None, seed: TrainSeed = None, split_seed: SplitSeed = None,
           max_minutes: MaxMinutes = None, scorer: Scorer = None, dim: Dim = None, num_latents: Latents = None,
-          depth: Depth = None) -> None:
+          depth: Depth = None, verbose: Verbose = False) -> None:
     """Train with Ray Train (DDP over N workers, a checkpoint every epoch, resume after a lost worker);
     the best weights are registered as a version."""
     from jobs.train import TrainJobConfig, run_training
@@ -88,7 +101,7 @@ def train(root: Annotated[str | None, typer.Option(
     if root is None and "root" not in base:
         root = resolve_root(DEFAULT_ROOT)
     job = TrainJobConfig.model_validate(base | _given(
-        root=root, encoder=encoder, scorer=scorer, max_failures=max_failures, name=name,
+        root=root, encoder=encoder, scorer=scorer, max_failures=max_failures, name=name, exclude=exclude,
         train=base.get("train", {}) | _given(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
                                              patience=patience, monitor=monitor, seed=seed, split_seed=split_seed,
                                              max_minutes=max_minutes),
@@ -96,7 +109,8 @@ def train(root: Annotated[str | None, typer.Option(
         scaling=base.get("scaling", {}) | _given(workers=workers, gpu=gpu, cpus_per_worker=cpus_per_worker)))
     console.print(f"training on {job.scaling.workers} {'GPU' if job.scaling.gpu else 'CPU'} worker(s); "
                   f"runs under {open_store(job.root).path('runs')}")
-    result = run_training(job, address=address)
+    with ray_logs(job.root, "train", verbose) as log:
+        result = run_training(job, address=address, on_epoch=_print_epoch, log_file=log)
     metrics = result.metrics
     console.print(f"best epoch {metrics['best_epoch']} of {len(metrics['history'])} ({metrics['seconds']:.0f} s); "
                   f"registered version [bold]{result.version}[/]")
@@ -156,7 +170,8 @@ def embed(root: Root = DEFAULT_ROOT, version: Version = "latest",
           ray: Annotated[bool, typer.Option("--ray", help="run as a Ray Data job (actor pool)")] = False,
           actors: Annotated[int, typer.Option(help="with --ray: actors holding the network")] = 1,
           gpu: Annotated[bool, typer.Option(help="with --ray: one GPU per actor")] = False,
-          address: Annotated[str | None, typer.Option(help="with --ray: Ray cluster to join")] = None) -> None:
+          address: Annotated[str | None, typer.Option(help="with --ray: Ray cluster to join")] = None,
+          verbose: Verbose = False) -> None:
     """Embed models with a registered version (one forward pass each; no retraining)."""
     from locus.checkpoint import resolve_version
 
@@ -169,9 +184,12 @@ def embed(root: Root = DEFAULT_ROOT, version: Version = "latest",
     models = [model] if model else None
     if ray:
         from jobs.embed import run_embedding
+        from locus.progress import progress_bar
 
-        result = run_embedding(root, version, model_ids=models, scorer=scorer, actors=actors, gpu=gpu,
-                               address=address)
+        count = len(models or store.model_ids())
+        with ray_logs(root, "embed", verbose) as log, progress_bar(console, "embedding", count, unit="models") as step:
+            result = run_embedding(root, version, model_ids=models, scorer=scorer, actors=actors, gpu=gpu,
+                                   address=address, progress=step, log_file=log)
         version, ids = result.version, result.model_ids
     else:
         from locus.embedding import embed_store

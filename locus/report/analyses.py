@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 
+from locus.baselines import BASELINES
+from locus.data import EvaluationSet
 from locus.embedding import embed_models, predict_matrix
 from locus.heldout import HeldOut
 from locus.metrics import correctness_accuracy, oracle_accuracy, routing_accuracy, single_best_accuracy
@@ -72,3 +75,78 @@ def routing_by_benchmark(held: HeldOut, queries) -> list[dict]:
         rows.append({"group": group, "queries": int(cols.sum()), "locus": routing_accuracy(route, scores),
                      "single_best": single_best_accuracy(train_scores, scores), "oracle": oracle_accuracy(scores)})
     return rows
+
+
+def _with_budget(train: EvaluationSet, models: list[int], n: int, seed: int) -> EvaluationSet:
+    """`train` with only `n` random evaluations left for `models` (the others keep all theirs)."""
+    small = train.select_models(models).subsample(n, seed)
+    index, scores = list(train.query_index), list(train.scores)
+    for m, qi, s in zip(models, small.query_index, small.scores, strict=True):
+        index[m], scores[m] = qi, s
+    return EvaluationSet(train.encoder, train.model_ids, train.query_ids, train.phi, index, scores)
+
+
+def onboarding_without_retraining(held: HeldOut, sizes: tuple[int, ...] = (16, 64, 256),
+                                  seeds: tuple[int, ...] = (0, 1, 2)) -> dict | None:
+    """Models the version never trained on, embedded from n of their evaluations by one forward pass,
+    against matrix factorisation retrained on the pool with those n evaluations included. Test
+    correctness accuracy on the new models and the wall time each needed (mean over seeds).
+    None when the version trained on every model in the store."""
+    trained = set(held.checkpoint.meta["snapshot"]["models"])
+    new = [i for i, m in enumerate(held.model_ids) if m not in trained]
+    if not new:
+        return None
+    data, split, model = held.data, held.split, held.checkpoint.model
+    train, test_phi, test_scores = data.restrict(split.train), data.phi[split.test], held.scores[new]
+    validation = data.dense(split.validation)
+    validation[new] = np.nan  # MF early-stops on the pool's validation cells, never on the new models'
+    rows = []
+    for n in sizes:
+        measured = {"locus_acc": [], "locus_s": [], "mf_acc": [], "mf_s": []}
+        for seed in seeds:
+            budgeted = _with_budget(train, new, n, seed)
+            start = time.perf_counter()
+            z = embed_models(model, data.phi, [budgeted.query_index[m] for m in new],
+                             [budgeted.scores[m] for m in new])
+            probs = predict_matrix(model, z, test_phi)
+            measured["locus_s"].append(time.perf_counter() - start)
+            measured["locus_acc"].append(correctness_accuracy(probs, test_scores))
+            start = time.perf_counter()
+            router = BASELINES["mf"](seed=seed).fit(budgeted, (split.validation, validation))
+            mf_probs = router.predict(split.test)[new]
+            measured["mf_s"].append(time.perf_counter() - start)
+            measured["mf_acc"].append(correctness_accuracy(mf_probs, test_scores))
+        rows.append({"evaluations": n, **{k: float(np.mean(v)) for k, v in measured.items()}})
+    return {"models": [held.model_ids[m] for m in new], "seeds": len(seeds), "rows": rows}
+
+
+def portfolio_picks(held: HeldOut, ks: tuple[int, ...] = (3, 5), method: str = "coverage") -> list[dict]:
+    """Portfolios of k models chosen with no new evaluations, and the share of the whole pool's test
+    routing accuracy that routing within them keeps (both routed with the version's calibration)."""
+    pool = routing_accuracy(held.route, held.scores)
+    rows = []
+    for k in (k for k in ks if k < len(held.model_ids)):
+        chosen = select(method, held.z, held.probs.T, k=k)
+        kept = routing_accuracy(held.route[chosen], held.scores[chosen])
+        rows.append({"k": k, "method": method, "models": [held.model_ids[c] for c in chosen],
+                     "routing_acc": kept, "share_of_pool": kept / pool if pool else float("nan")})
+    return rows
+
+
+def routing_headroom(held: HeldOut) -> dict:
+    """Why routing does (or does not) beat sending everything to the single best model: how often the
+    best model is already right, how much an oracle could add, and what LOCUS does with the rest."""
+    train_scores = held.data.dense(held.split.train)
+    best = int(np.nanargmax(np.nanmean(train_scores, axis=1)))
+    scores = held.scores
+    best_right = np.nan_to_num(scores[best], nan=0.0) >= 0.5
+    anyone_right = (np.nan_to_num(scores, nan=0.0) >= 0.5).any(axis=0)
+    chosen = np.argmax(np.where(np.isnan(scores), -np.inf, held.route), axis=0)
+    chosen_right = np.nan_to_num(scores[chosen, np.arange(scores.shape[1])], nan=0.0) >= 0.5
+    away = chosen != best
+    return {"best_model": held.model_ids[best], "best_right": float(best_right.mean()),
+            "oracle": float(anyone_right.mean()), "headroom": float(anyone_right.mean() - best_right.mean()),
+            "routed_to_best": float(1 - away.mean()), "routed_away": int(away.sum()),
+            "routed_away_right": int((away & chosen_right).sum()),
+            "routed_away_best_right": int((away & best_right).sum()),
+            "shrinkage": held.checkpoint.routing.shrinkage}

@@ -21,21 +21,62 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def embedding_map(path: Path, z: np.ndarray, names: list[str], families: list[str]) -> Path:
-    """Model embeddings projected to 2-D by PCA, coloured by family and labelled."""
-    xy = PCA(n_components=2, random_state=0).fit_transform(z) if len(z) > 2 else np.c_[z[:, :1], z[:, 1:2]]
-    fig, ax = plt.subplots(figsize=(9, 7))
-    palette = plt.get_cmap("tab20")
-    for i, family in enumerate(sorted(set(families))):
+def _family_styles(families: list[str]) -> dict[str, tuple]:
+    """A colour and marker per family: ten distinct hues first, then the same hues with other markers."""
+    hues = plt.get_cmap("tab10")
+    return {f: (hues(i % 10), "os^D"[i // 10 % 4]) for i, f in enumerate(sorted(set(families)))}
+
+
+def _place_labels(ax, xy: np.ndarray, labels: list[str]) -> None:
+    """Each label at the first of several offsets around its point where it overlaps no label placed
+    before it (nor a point), so that no model hides under another's name."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    points = ax.transData.transform(xy)
+    taken: list = []
+    offsets = [(5, 4), (5, -11), (-8, 4), (-8, -11), (5, 14), (5, -21), (-8, 14), (-8, -21), (14, -4), (-16, -4),
+               (5, 24), (5, -31)]
+    for (x, y), label, (px, py) in zip(xy, labels, points, strict=True):
+        best = None
+        for dx, dy in offsets:
+            ha = "left" if dx >= 0 else "right"
+            text = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7, ha=ha)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
+            clash = any(box.overlaps(t) for t in taken) or any(
+                box.contains(qx, qy) for qx, qy in points if (qx, qy) != (px, py))
+            if not clash:
+                best = (text, box)
+                break
+            text.remove()
+        if best is None:  # crowded: the first offset, with a leader line
+            text = ax.annotate(label, (x, y), xytext=offsets[len(taken) % len(offsets)], textcoords="offset points",
+                               fontsize=7, arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+            best = (text, text.get_window_extent(renderer))
+        taken.append(best[1])
+
+
+def embedding_map(path: Path, z: np.ndarray, names: list[str], families: list[str]) -> list[float]:
+    """Model embeddings projected to 2-D by PCA, coloured by family, every point labelled where no
+    other label covers it; returns the variance each axis explains."""
+    pca = PCA(n_components=2, random_state=0).fit(z)
+    xy = pca.transform(z)
+    explained = [float(v) for v in pca.explained_variance_ratio_]
+    fig, ax = plt.subplots(figsize=(10, 7.5))
+    styles = _family_styles(families)
+    for family, (colour, marker) in styles.items():
         pick = [j for j, f in enumerate(families) if f == family]
-        ax.scatter(xy[pick, 0], xy[pick, 1], color=palette(i % 20), label=family, s=50)
-    for (x, y), name in zip(xy, names, strict=True):
-        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    ax.set_title("model embeddings (PCA)")
-    ax.legend(fontsize=7, loc="best", ncol=2)
-    return _save(fig, path)
+        ax.scatter(xy[pick, 0], xy[pick, 1], color=colour, marker=marker, label=family, s=55, edgecolor="white",
+                   linewidth=0.5, zorder=3)
+    _place_labels(ax, xy, names)
+    ax.set_xlabel(f"PC 1 ({explained[0]:.0%} of the variance)")
+    ax.set_ylabel(f"PC 2 ({explained[1]:.0%} of the variance)")
+    ax.set_title("model embeddings (PCA): models close together answer alike")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="family", title_fontsize=8)
+    ax.margins(0.12)
+    ax.grid(alpha=0.2)
+    _save(fig, path)
+    return explained
 
 
 def distance_heatmap(path: Path, distance: np.ndarray, names: list[str]) -> Path:
@@ -51,17 +92,48 @@ def distance_heatmap(path: Path, distance: np.ndarray, names: list[str]) -> Path
     return _save(fig, path)
 
 
-def accuracy_curves(path: Path, curves: dict) -> Path:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+def accuracy_curves(path: Path, curves: dict, baselines: dict[str, dict[str, float]]) -> Path:
+    """LOCUS with every model embedded from n random training evaluations (line: mean over draws, band:
+    +-1 std), against the baselines fitted on all training evaluations (horizontal lines)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    lines = {"correctness_acc": ("mf", "irt", "knn"), "routing_acc": ("mf", "irt", "knn", "single_best", "oracle")}
+    colours = {"mf": "tab:orange", "irt": "tab:green", "knn": "tab:purple", "single_best": "tab:red",
+               "oracle": "0.4"}
     for ax, metric in zip(axes, ("correctness_acc", "routing_acc"), strict=True):
         mean, std = np.array(curves[metric]["mean"]), np.array(curves[metric]["std"])
-        ax.plot(curves["sizes"], mean, marker="o")
-        ax.fill_between(curves["sizes"], mean - std, mean + std, alpha=0.2)
+        ax.plot(curves["sizes"], mean, marker="o", color="tab:blue", label="LOCUS (no retraining)")
+        ax.fill_between(curves["sizes"], mean - std, mean + std, color="tab:blue", alpha=0.2,
+                        label="LOCUS +-1 std over draws")
+        for method in lines[metric]:
+            if method in baselines:
+                ax.axhline(baselines[method][metric], color=colours[method], linestyle="--", linewidth=1,
+                           label=f"{method} (all training evaluations)")
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("evaluations per model (random)")
-        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_xlabel("evaluations per model (random draw)")
+        ax.set_ylabel(metric.replace("_acc", " accuracy").replace("_", " "))
         ax.grid(alpha=0.3)
-    fig.suptitle("test accuracy vs evaluations per model")
+        ax.legend(fontsize=7)
+    fig.suptitle("test accuracy vs the evaluations each model is embedded from")
+    return _save(fig, path)
+
+
+def training_curves(path: Path, history: list[dict[str, float]], best_epoch: int | None) -> Path:
+    """Training and validation loss per epoch, validation routing and correctness, the kept epoch marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    epochs = [h["epoch"] for h in history]
+    axes[0].plot(epochs, [h["train_loss"] for h in history], marker="o", label="training loss")
+    axes[0].plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation loss")
+    axes[0].set_ylabel("binary cross-entropy")
+    axes[1].plot(epochs, [h["routing_acc"] for h in history], marker="o", label="validation routing accuracy")
+    axes[1].plot(epochs, [h["correctness_acc"] for h in history], marker="o",
+                 label="validation correctness accuracy")
+    for ax in axes:
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="0.5", linestyle=":", label=f"kept: epoch {best_epoch}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("training")
     return _save(fig, path)
 
 

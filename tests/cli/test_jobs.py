@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 from locus.checkpoint import list_checkpoints
 from locus.cli import app
 
+pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
+
 runner = CliRunner()
 
 

@@ -11,6 +11,8 @@ from locus.errors import LocusDataError
 from locus.training import TrainConfig
 from locus.training.run import fit_store
 
+pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
+
 TRAIN = TrainConfig(batch_models=8, max_context=128, target_size=32, steps_per_epoch=5, max_epochs=1)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from jobs.encode import run_encoding
 from locus.encoders import DEFAULT_ENCODER, encode_texts
 from locus.store import Store
 from tests.conftest import sample_slice
+
+pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
 
 
 def test_ray_encoding_matches_in_process_and_is_incremental(tmp_path):

@@ -24,6 +24,8 @@ from locus.store import Store
 from tests.conftest import sample_slice
 from tests.jobs.tiny_llm import build_tiny_llama
 
+pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
+
 N = 6  # queries per benchmark
 
 

@@ -20,6 +20,8 @@ from locus.routing import adhoc_query_id
 from serve.run import serving
 from serve.settings import ServeSettings
 
+pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
+
 TOKEN = "write-secret"
 
 
