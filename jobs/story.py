@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from locus.report.page import METHODS
+from locus.report.page import METHODS, headroom_sentence
 
 
 def _quality(numbers: dict) -> Table:
@@ -51,11 +51,9 @@ def print_story(console: Console, numbers: dict) -> None:
     gain = b["locus"]["routing_acc"] - b["single_best"]["routing_acc"]
     console.print(
         f"\n[bold]Why routing {'beats' if gain > 0.005 else 'about equals'} the single best model here:[/] "
-        f"{best} is right on {h['best_right']:.1%} of the test questions and an oracle on {h['oracle']:.1%}, so "
-        f"{h['headroom'] * 100:.1f} points are there to win. The calibration (lam {h['shrinkage']:.1f}; 0 sends "
-        f"everything to the best model, 1 trusts every per-query difference) sends {h['routed_to_best']:.0%} of the "
-        f"questions to {best}; on the {h['routed_away']} it sends elsewhere its pick is right "
-        f"{h['routed_away_right']} times, {best} would have been {h['routed_away_best_right']}.")
+        f"{best} is right on {h['best_right']:.1%} of the test questions; {headroom_sentence(h, best)} The "
+        f"calibration chose lam {h['shrinkage']:.1f} (0 sends everything to the best model, 1 trusts every "
+        "per-query difference the predictor sees).")
     table = _onboarding(numbers)
     if table is not None:
         console.print()
@@ -73,4 +71,5 @@ def print_story(console: Console, numbers: dict) -> None:
     for pick in numbers["portfolio_picks"]:
         console.print(f"[bold]A portfolio of {pick['k']}[/] ({', '.join(names.get(m, m) for m in pick['models'])}), "
                       f"picked with no new evaluations, keeps {pick['share_of_pool']:.0%} of the pool's routing "
-                      "accuracy.")
+                      f"accuracy; one of them is right on {pick['share_of_oracle']:.0%} of the questions some model "
+                      "answers.")

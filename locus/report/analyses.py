@@ -123,13 +123,15 @@ def onboarding_without_retraining(held: HeldOut, sizes: tuple[int, ...] = (16, 6
 def portfolio_picks(held: HeldOut, ks: tuple[int, ...] = (3, 5), method: str = "coverage") -> list[dict]:
     """Portfolios of k models chosen with no new evaluations, and the share of the whole pool's test
     routing accuracy that routing within them keeps (both routed with the version's calibration)."""
-    pool = routing_accuracy(held.route, held.scores)
+    pool, pool_oracle = routing_accuracy(held.route, held.scores), oracle_accuracy(held.scores)
     rows = []
     for k in (k for k in ks if k < len(held.model_ids)):
         chosen = select(method, held.z, held.probs.T, k=k)
         kept = routing_accuracy(held.route[chosen], held.scores[chosen])
+        covered = oracle_accuracy(held.scores[chosen])
         rows.append({"k": k, "method": method, "models": [held.model_ids[c] for c in chosen],
-                     "routing_acc": kept, "share_of_pool": kept / pool if pool else float("nan")})
+                     "routing_acc": kept, "share_of_pool": kept / pool if pool else float("nan"),
+                     "oracle": covered, "share_of_oracle": covered / pool_oracle if pool_oracle else float("nan")})
     return rows
 
 

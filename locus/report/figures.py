@@ -139,14 +139,16 @@ def training_curves(path: Path, history: list[dict[str, float]], best_epoch: int
 
 def portfolio_plot(path: Path, curve: dict, methods: tuple[str, ...]) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for method in methods:
-        ax.plot(curve["k"], curve[method], marker="o", label=method)
+    styles = ({"marker": "o", "markersize": 9, "linewidth": 3, "alpha": 0.6}, {"marker": "s", "linestyle": "--"},
+              {"marker": "^", "linestyle": ":"})
+    for method, style in zip(methods, styles * len(methods), strict=False):  # equal curves stay visible
+        ax.plot(curve["k"], curve[method], label=method, **style)
     mean, std = np.array(curve["random_mean"]), np.array(curve["random_std"])
     ax.plot(curve["k"], mean, linestyle="--", color="grey", label="random (mean +- std)")
     ax.fill_between(curve["k"], mean - std, mean + std, color="grey", alpha=0.2)
     ax.set_xlabel("portfolio size k")
     ax.set_ylabel("test routing accuracy")
     ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title("routing within a portfolio")
+    ax.legend(fontsize=8)
+    ax.set_title("routing within a portfolio of k models")
     return _save(fig, path)

@@ -32,6 +32,19 @@ def _section(anchor: str, title: str, *parts: str) -> str:
     return f'<section id="{anchor}"><h2>{escape(title)}</h2>{"".join(parts)}</section>'
 
 
+def headroom_sentence(h: dict, best: str) -> str:
+    """What an oracle could add over the best model, and what LOCUS's routing does with it."""
+    text = (f"an oracle that always picked a right model would reach {h['oracle']:.1%}, so "
+            f"{h['headroom'] * 100:.1f} points are there to win. ")
+    if h["routed_away"] == 0:
+        return text + (f"LOCUS sends every question to {best}: on no test question does it predict another model "
+                       "more likely to be right, so the per-query differences it learned are too small to "
+                       "overturn the strongest model.")
+    return text + (f"LOCUS sends {h['routed_to_best']:.0%} of the questions to {best}; on the {h['routed_away']} it "
+                   f"sends elsewhere its pick is right {h['routed_away_right']} times, where {best} would have been "
+                   f"right {h['routed_away_best_right']} times.")
+
+
 def _answer(n: dict) -> str:
     """The recommendation, in sentences, from the measured test numbers."""
     h, b, names = n["headroom"], n["baselines"], n["display_names"]
@@ -46,17 +59,15 @@ def _answer(n: dict) -> str:
         verdict = (f"<b>Routing adds little here: send most queries to {best}.</b> LOCUS answers "
                    f"{locus['routing_acc']:.1%} of the test questions correctly, {best} alone "
                    f"{single['routing_acc']:.1%}.")
-    why = (f"{best} is already right on {h['best_right']:.1%} of them; an oracle that always picked a right model "
-           f"would reach {h['oracle']:.1%}, so {h['headroom'] * 100:.1f} points are there to win. LOCUS sends "
-           f"{h['routed_to_best']:.0%} of the questions to {best}; of the {h['routed_away']} it sends elsewhere, "
-           f"its pick is right on {h['routed_away_right']} (and {best} would have been right on "
-           f"{h['routed_away_best_right']}).")
+    why = f"{best} is already right on {h['best_right']:.1%} of them; " + headroom_sentence(h, best)
     calibration = (f"The calibration chose <code>lam = {lam:.1f}</code> on the validation questions: routing "
                    "ranks models by lam &times; logit p(model, query) + (1 &minus; lam) &times; the model's "
                    "average; 1 trusts every per-query difference the predictor sees, 0 sends every query to the "
                    "model predicted best overall.")
     picks = "".join(f"<li>{r['k']} models ({escape(', '.join(names.get(m, m) for m in r['models']))}) keep "
-                    f"{r['share_of_pool']:.0%} of the pool's routing accuracy</li>" for r in n["portfolio_picks"])
+                    f"{r['share_of_pool']:.0%} of the pool's routing accuracy; one of them is right on "
+                    f"{r['share_of_oracle']:.0%} of the questions some model of the pool answers</li>"
+                    for r in n["portfolio_picks"])
     return (f'<div class="answer"><p>{verdict} {why}</p><p>{calibration}</p>'
             f"<p>Fewer models, chosen from their embeddings with no new evaluations:</p><ul>{picks}</ul></div>")
 
