@@ -46,7 +46,8 @@ def k_medoids(z: np.ndarray, probs: np.ndarray, k: int, iterations: int = 20) ->
 
 def coverage(probs: np.ndarray, k: int | None, cost: np.ndarray | None = None,
              budget: float | None = None) -> list[int]:
-    """Greedy on mean_q max_{m in S} p_m(q); with a budget, by gain per cost while it fits."""
+    """Greedy on mean_q max_{m in S} p_m(q); with a budget, by gain per cost while it fits (a NaN cost
+    never fits)."""
     chosen: list[int] = []
     best = np.zeros(probs.shape[0])
     spent = 0.0
@@ -77,10 +78,10 @@ def select(method: str, z: np.ndarray, probs: np.ndarray, *, k: int | None = Non
     if budget is not None:
         if method != "coverage":
             raise LocusDataError("a budget needs --method coverage (k-center and k-medoids pick k models)")
-        if cost is None or np.isnan(cost).any():
-            raise LocusDataError("a budget needs every model's cost (params_b or cost_per_1k_tokens) in the models "
-                                 "table")
-        return coverage(probs, None, cost, budget)
+        if cost is None or np.isnan(cost).all():
+            raise LocusDataError("a budget needs models with a cost (params_b or cost_per_1k_tokens) in the models "
+                                 "table; none has one")
+        return coverage(probs, None, cost, budget)  # a model with no cost never fits a budget
     picker: dict[str, Callable[[], list[int]]] = {"k-center": lambda: k_center(z, probs, k),
                                                   "k-medoids": lambda: k_medoids(z, probs, k),
                                                   "coverage": lambda: coverage(probs, k)}

@@ -127,7 +127,8 @@ class LocusModel:
         return {"version": self.pool.version, "method": method,
                 "models": [{"model_id": m, "cost": None if np.isnan(prices[m]) else float(prices[m])} for m in chosen],
                 "predicted_routing_acc": predicted,
-                "predicted_pool_routing_acc": float(self.pool.predict(self.reference).max(axis=1).mean())}
+                "predicted_pool_routing_acc": float(self.pool.predict(self.reference).max(axis=1).mean()),
+                "unpriced": [] if budget is None else sorted(m for m, p in prices.items() if np.isnan(p))}
 
     # -- embedding and registration ------------------------------------------------------------
     def _phi(self, query_ids: list[str | None], text_phi: np.ndarray) -> np.ndarray:

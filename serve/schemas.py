@@ -121,3 +121,5 @@ class PortfolioResponse(BaseModel):
     predicted_routing_acc: float = Field(description="mean over reference queries of the best p(correct) in the "
                                                      "portfolio")
     predicted_pool_routing_acc: float = Field(description="the same with every model")
+    unpriced: list[str] = Field(default_factory=list, description="with a budget: models left out because the "
+                                                                  "models table has no cost for them")

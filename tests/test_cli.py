@@ -62,7 +62,7 @@ def test_bad_input_exits_with_a_clear_message(tmp_path):
     result = _invoke("fit", "--root", root)
     assert result.exit_code == 2 and "no evaluations" in result.output
     result = _invoke("embed", "--root", root)
-    assert result.exit_code == 2 and "no checkpoint" in result.output
+    assert result.exit_code == 2 and "no trained version" in result.output
 
 
 def test_help_explains_every_command():
