@@ -53,7 +53,7 @@ def main() -> None:
     labels = categories(store, data.query_ids)
     results: dict = {"prior": args.prior, "rows": []}
     for seed in (int(s) for s in args.seeds.split(",")):
-        split = split_queries(data.query_ids, seed)
+        split = split_queries(data.query_ids, seed, method="permutation")
         test = data.dense(split.test)
         for budget in args.budgets.split(","):
             train_set = data.restrict(split.train)

@@ -60,9 +60,7 @@ def select_queries(queries: pa.Table, bench: BenchmarkSpec) -> pa.Table:
 
 def missing(store: Store, model_id: str, scorer: str, queries: pa.Table) -> pa.Table:
     """The queries this model has no evaluation for under this scorer."""
-    if model_id not in store.model_ids():
-        return queries
-    done = store.read_evaluations([model_id])
+    done = store.read_evaluations([model_id], missing_ok=True)
     done = done.filter(pc.equal(done.column("scorer"), scorer)).column("query_id")
     return queries.filter(pc.invert(pc.is_in(queries.column("query_id"), value_set=done.combine_chunks())))
 

@@ -115,10 +115,10 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     job = TrainJobConfig.model_validate(loop_config["job"])
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
-    store = Store(job.root)
+    store = Store(job.root, versions=loop_config["table_versions"], check_layout=False)
     shard = loop_config["models"][rank::world_size]
     data = load_evaluation_set(store, job.encoder, model_ids=shard, scorer=job.scorer)
-    split = split_queries(data.query_ids, job.train.split_seed)
+    split = split_queries(data.query_ids, job.train.split_seed, method=job.train.split)
     trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **job.model), job.train,
                       collective=current_collective(), device=ray.train.torch.get_device(),
                       prepare_model=ray.train.torch.prepare_model)
@@ -142,7 +142,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
 
     result = trainer.fit(report)
     test = trainer.test_report()
-    snapshot = run_snapshot(trainer, job.train, job.scorer)
+    snapshot = run_snapshot(trainer, job.train, job.scorer, store)
     if rank == 0:
         metrics = run_metrics(result, test) | {"workers": world_size, "run": loop_config["run_path"]}
         save_checkpoint(store, result.model, encoder=job.encoder, train_config=job.train.model_dump(),
@@ -219,6 +219,7 @@ def run_training(job: TrainJobConfig, *, address: str | None = None,
                       log_file=log_file),
           _epoch_feed(on_epoch) as epochs):
         loop_config = {"job": job.model_dump(), "models": models, "version": version,
+                       "table_versions": store.table_versions(),
                        "run_path": store.path("runs", name), "epochs": epochs}
         trainer = TorchTrainer(train_worker, train_loop_config=loop_config, scaling_config=scaling,
                                run_config=run_config,

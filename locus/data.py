@@ -3,7 +3,9 @@ per-model evaluations (models need not share queries)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -84,18 +86,47 @@ def trainable_models(store: Store, encoder: str) -> list[str]:
     return models
 
 
+def one_score_per_pair(evaluations: pa.Table, benchmarks: pa.Table) -> pa.Table:
+    """Where a (model, query) pair has scores from several scorers, keep the score of the scorer
+    that scored the most evaluations of that query's benchmark in the store (the benchmark's
+    own scorer, when an evaluation job wrote them), ties going to the scorer name first in
+    alphabetical order. One model's extra rows (say, a registration's `api` scores) thus never
+    stop training or embedding for the others."""
+    if pc.count_distinct(evaluations.column("scorer")).as_py() <= 1:
+        return evaluations
+    names = evaluations.column_names
+    rows = evaluations.append_column("_row", pa.array(np.arange(evaluations.num_rows)))
+    rows = rows.join(benchmarks.select(["query_id", "benchmark"]), "query_id", join_type="left outer")
+    rows = rows.set_column(rows.schema.get_field_index("benchmark"), "benchmark",
+                           pc.fill_null(rows.column("benchmark"), ""))
+    counts = rows.group_by(["benchmark", "scorer"]).aggregate([("_row", "count")])
+    counts = counts.sort_by([("benchmark", "ascending"), ("_row_count", "descending"), ("scorer", "ascending")])
+    counts = counts.append_column("_rank", pa.array(np.arange(counts.num_rows)))
+    rows = rows.join(counts.select(["benchmark", "scorer", "_rank"]), ["benchmark", "scorer"])
+    rows = rows.sort_by([("model_id", "ascending"), ("query_id", "ascending"), ("_rank", "ascending")])
+    model, query = rows.column("model_id").to_numpy(zero_copy_only=False), \
+        rows.column("query_id").to_numpy(zero_copy_only=False)
+    first = np.ones(rows.num_rows, dtype=bool)
+    first[1:] = (model[1:] != model[:-1]) | (query[1:] != query[:-1])
+    keep = np.sort(rows.column("_row").to_numpy()[first])
+    return evaluations.take(pa.array(keep)).select(names)
+
+
 def load_evaluation_set(store: Store, encoder: str, *, model_ids: list[str] | None = None,
                         scorer: str | None = None,
                         queries: tuple[list[str], np.ndarray] | None = None) -> EvaluationSet:
     """Join the store's evaluations with `encoder`'s query embeddings (read from the store, or
     `queries` = (ids, vectors) already read, when loading many shards).
 
-    Fails with a clear message when there are no evaluations, when queries lack embeddings,
-    or when a (model, query) pair has several scores and no `scorer` picks one.
+    A (model, query) pair scored by several scorers keeps one score: `scorer`'s when given (other
+    scorers' rows are left out), else the one `one_score_per_pair` picks. Fails with a clear
+    message when there are no evaluations or when queries lack embeddings.
     """
     evaluations = store.read_evaluations(model_ids)
     if scorer is not None:
         evaluations = evaluations.filter(pc.equal(evaluations.column("scorer"), scorer))
+    else:
+        evaluations = one_score_per_pair(evaluations, store.read_queries().select(["query_id", "benchmark"]))
     if evaluations.num_rows == 0:
         raise LocusDataError(f"store {store.uri}: no evaluations" + (f" with scorer={scorer!r}" if scorer else "")
                              + "; import some with `locus import`")
@@ -121,11 +152,6 @@ def load_evaluation_set(store: Store, encoder: str, *, model_ids: list[str] | No
     scores = evaluations.column("score").to_numpy(zero_copy_only=False).astype(np.float32)
     order = np.lexsort((q, m))
     m, q, scores = m[order], q[order], scores[order]
-    dup = (np.diff(m) == 0) & (np.diff(q) == 0)
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        raise LocusDataError(f"model_id={model_ids_sorted[m[i]]!r}, query_id={ids[q[i]]!r} has several scores "
-                             f"(different scorers); pick one with --scorer")
     bounds = np.searchsorted(m, np.arange(len(model_ids_sorted) + 1))
     return EvaluationSet(
         encoder=encoder, model_ids=[str(x) for x in model_ids_sorted], query_ids=list(ids), phi=phi,
@@ -143,10 +169,29 @@ class QuerySplit:
     test: np.ndarray
 
 
-def split_queries(query_ids: list[str], seed: int = 0, *, train: float = 0.8, validation: float = 0.1) -> QuerySplit:
-    """Reproducible from the ids alone: sort them, permute with default_rng(seed), cut 80/10/10."""
-    order = np.argsort(np.asarray(query_ids, dtype=object), kind="stable")
-    n = len(order)
-    perm = order[np.random.default_rng(seed).permutation(n)]
-    a, b = int(np.floor(train * n)), int(np.floor((train + validation) * n))
-    return QuerySplit(train=perm[:a], validation=perm[a:b], test=perm[b:])
+SplitMethod = Literal["hash", "permutation"]
+
+
+def split_queries(query_ids: list[str], seed: int = 0, *, method: SplitMethod = "hash", train: float = 0.8,
+                  validation: float = 0.1) -> QuerySplit:
+    """Train / validation / test positions, reproducible from the ids and the seed alone.
+
+    "hash" (the default): each query's part follows from blake2b(seed, query_id) alone, so adding
+    queries never moves an existing one to another part (parts are 80/10/10 in expectation).
+    "permutation": sort the ids, permute with default_rng(seed), cut 80/10/10 exactly; this is the
+    published LOCUS split that the reference figures use, and it moves queries when ids are added.
+    """
+    if method == "permutation":
+        order = np.argsort(np.asarray(query_ids, dtype=object), kind="stable")
+        n = len(order)
+        perm = order[np.random.default_rng(seed).permutation(n)]
+        a, b = int(np.floor(train * n)), int(np.floor((train + validation) * n))
+        return QuerySplit(train=perm[:a], validation=perm[a:b], test=perm[b:])
+    if method != "hash":
+        raise LocusDataError(f"split: unknown method {method!r}; choose hash or permutation")
+    salt = str(seed).encode() + b"\0"
+    u = np.array([int.from_bytes(hashlib.blake2b(salt + q.encode(), digest_size=8).digest(), "big")
+                  for q in query_ids], dtype=np.float64) / 2.0 ** 64
+    cut = train + validation
+    return QuerySplit(train=np.flatnonzero(u < train), validation=np.flatnonzero((u >= train) & (u < cut)),
+                      test=np.flatnonzero(u >= cut))

@@ -79,8 +79,8 @@ class EncodeReport:
 def queries_to_encode(store: Store, encoder: str) -> pa.Table:
     """The store's queries (query_id, text) that `encoder` has not encoded yet."""
     queries = store.read_queries().select(["query_id", "text"])
-    known, _ = store.read_query_embeddings(encoder)
-    return queries.filter(pc.invert(pc.is_in(queries.column("query_id"), value_set=pa.array(known, pa.string()))))
+    known = store.encoded_query_ids(encoder)
+    return queries.filter(pc.invert(pc.is_in(queries.column("query_id"), value_set=known)))
 
 
 def encode_store(store: Store, encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64,

@@ -34,8 +34,14 @@ def checkpoint_data(store: Store, version: str = "latest") -> tuple[Checkpoint, 
     """A version, the store's evaluations under its encoder, and the query split it trained on."""
     checkpoint = load_checkpoint(store, version)
     data = load_evaluation_set(store, checkpoint.encoder)
-    split = split_queries(data.query_ids, checkpoint.meta["train_config"].get("split_seed", 0))
-    return checkpoint, data, split
+    return checkpoint, data, trained_split(checkpoint.meta, data.query_ids)
+
+
+def trained_split(meta: dict, query_ids: list[str]) -> QuerySplit:
+    """The split a version trained with, applied to `query_ids` (versions saved before the hash
+    split existed used the sorted-id permutation)."""
+    config = meta["train_config"]
+    return split_queries(query_ids, config.get("split_seed", 0), method=config.get("split", "permutation"))
 
 
 def load_heldout(store: Store, version: str = "latest") -> HeldOut:

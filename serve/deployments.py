@@ -7,12 +7,10 @@ import asyncio
 import time
 
 import numpy as np
-import pyarrow as pa
 from ray import serve
 
-from locus.data import load_evaluation_set
-from locus.embedding import embed_models
 from locus.errors import LocusDataError
+from locus.registration import register_model
 from locus.routing import ModelPool, adhoc_query_id, query_table
 from locus.store import Store
 from serve.settings import ServeSettings
@@ -61,11 +59,10 @@ class LocusModel:
 
     # -- registry ----------------------------------------------------------------------------
     def _stamp(self) -> tuple:
-        """Changes whenever a version, a model embedding or the models table is written."""
-        infos = self.store.fs.get_file_info([self.store.path("checkpoints", "LATEST"),
-                                             self.store.path("model_embeddings", "model_embeddings.parquet"),
-                                             self.store.path("models", "models.parquet")])
-        return tuple((i.mtime_ns, i.size) for i in infos)
+        """Changes whenever a version is registered or the model-embedding or models table commits."""
+        latest = self.store.fs.get_file_info(self.store.path("checkpoints", "LATEST"))
+        return ((latest.mtime_ns, latest.size), self.store.table("model_embeddings").version(),
+                self.store.table("models").version())
 
     def _load(self) -> None:
         self.stamp, self.checked = self._stamp(), time.monotonic()
@@ -158,29 +155,22 @@ class LocusModel:
 
     def _register(self, model_id: str, query_ids: list[str | None], texts: list[str | None], scores: list[float],
                   phi: np.ndarray) -> dict:
-        """Store the evaluations (texts become queries), embed the model from all of its stored
-        evaluations, and upsert its embedding and models-table row."""
-        store, encoder = self.store, self.pool.checkpoint.encoder
+        """Store the evaluations (texts become queries) and the model's embedding from all of its
+        stored evaluations; nothing is written unless the whole registration is valid."""
         ids = [q if q is not None else adhoc_query_id(t) for q, t in zip(query_ids, texts, strict=True)]
         new = {i: (t, phi[n]) for n, (i, q, t) in enumerate(zip(ids, query_ids, texts, strict=True))
                if q is None and i not in self.query_pos}
+        vectors = np.stack([v for _, v in new.values()]) if new else np.zeros((0, self.phi.shape[1]), np.float32)
+        done = register_model(self.store, self.pool.checkpoint, model_id, ids, scores,
+                              known=(self.query_ids, self.phi), new_queries=query_table(list(new), [t for t, _ in
+                                                                                                   new.values()]),
+                              new_vectors=vectors, new_model=model_id not in self.pool.models)
         if new:
-            store.write_queries(query_table(list(new), [t for t, _ in new.values()]))
-            store.append_query_embeddings(encoder, list(new), np.stack([v for _, v in new.values()]))
             self.query_ids += list(new)
-            self.phi = np.vstack([self.phi, np.stack([v for _, v in new.values()])])
+            self.phi = np.vstack([self.phi, vectors])
             self.query_pos = {q: i for i, q in enumerate(self.query_ids)}
-        store.write_evaluations(pa.table({"model_id": [model_id] * len(ids), "query_id": ids,
-                                          "score": pa.array(scores, pa.float32()), "scorer": ["api"] * len(ids),
-                                          "source": ["serve"] * len(ids)}))
-        data = load_evaluation_set(store, encoder, model_ids=[model_id], queries=(self.query_ids, self.phi))
-        z = embed_models(self.pool.checkpoint.model, data.phi, data.query_index, data.scores)[0]
-        n = len(data.scores[0])
-        store.write_model_embeddings(self.pool.version, [model_id], z[None], [n])
-        if model_id not in self.pool.models:
-            store.write_models(pa.table({"model_id": [model_id], "available": [True]}))
-            self.pool.models[model_id] = {"model_id": model_id, "available": True}
-        self.pool.upsert(model_id, z, n)
-        self.stamp = self._stamp()  # our own write: nothing to reload
-        return {"version": self.pool.version, "model_id": model_id, "registered": True, "n_evaluations": n,
-                "embedding": z.tolist()}
+        self.pool.models.setdefault(model_id, {"model_id": model_id, "available": True})
+        self.pool.upsert(model_id, done.embedding, done.n_evaluations)
+        self.stamp = self._stamp()  # our own writes: nothing to reload
+        return {"version": self.pool.version, "model_id": model_id, "registered": True,
+                "n_evaluations": done.n_evaluations, "embedding": done.embedding.tolist()}

@@ -49,7 +49,7 @@ def sample_efficiency(store: Store, out_dir: Path, *, encoder: str, budgets: lis
     each baseline needs to match LOCUS's correctness accuracy."""
     config = config or TrainConfig()
     data = load_evaluation_set(store, encoder)
-    split = split_queries(data.query_ids, seed)
+    split = split_queries(data.query_ids, seed, method="permutation")
     most = min(len(i) for i in data.restrict(split.train).query_index)
     budgets = [b for b in budgets if b <= most] or [most]
     test = data.dense(split.test)
@@ -151,9 +151,9 @@ def stability(store: Store, out_dir: Path, *, version: str = "latest", sizes: tu
 def latent_count(store: Store, out_dir: Path, *, encoder: str, counts: tuple[int, ...] = (16, 32, 64, 128),
                  seed: int = 0, config: TrainConfig | None = None, log: Log = print) -> dict:
     """Routing accuracy and embedding time of the whole pool for each number of latents r."""
-    config = (config or TrainConfig()).model_copy(update={"seed": seed, "split_seed": seed})
+    config = (config or TrainConfig()).model_copy(update={"seed": seed, "split_seed": seed, "split": "permutation"})
     data = load_evaluation_set(store, encoder)
-    split: QuerySplit = split_queries(data.query_ids, seed)
+    split: QuerySplit = split_queries(data.query_ids, seed, method="permutation")
     test = data.dense(split.test)
     rows = []
     for r in counts:

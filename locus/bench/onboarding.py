@@ -37,7 +37,7 @@ def onboarding_benchmark(store: Store, out_dir: Path, *, encoder: str, holdout: 
     """Train without `holdout` models; onboard each from its training-split queries with every
     strategy and seed; correctness accuracy on the test split (pooled over the held-out models)."""
     data = load_evaluation_set(store, encoder)
-    split = split_queries(data.query_ids, 0)
+    split = split_queries(data.query_ids, 0, method="permutation")
     held = np.sort(np.random.default_rng(0).choice(len(data.model_ids), size=holdout, replace=False))
     rest = np.setdiff1d(np.arange(len(data.model_ids)), held)
     log(f"training without {', '.join(data.model_ids[m] for m in held)}")

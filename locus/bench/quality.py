@@ -23,7 +23,8 @@ REPORTED = ("routing_acc", "hit3", "correctness_acc", "auc")
 def _train_locus(data: EvaluationSet, split: QuerySplit, budget: int | None, seed: int,
                  config: TrainConfig) -> Trainer:
     trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1]),
-                      config.model_copy(update={"seed": seed, "split_seed": seed, "budget": budget}))
+                      config.model_copy(update={"seed": seed, "split_seed": seed, "split": "permutation",
+                                                "budget": budget}))
     trainer.fit()
     return trainer
 
@@ -67,7 +68,7 @@ def run_quality_benchmark(store: Store, *, encoder: str, budgets: list[int | Non
     """{"<method>": {"<budget>": {routing_acc, hit3, correctness_acc, auc, seconds}}} (+ "holdout")."""
     config = config or TrainConfig()
     data = load_evaluation_set(store, encoder)
-    split = split_queries(data.query_ids, seed)
+    split = split_queries(data.query_ids, seed, method="permutation")
     test_scores = data.dense(split.test)
     results: dict = {m: {} for m in methods}
     if holdout_models:

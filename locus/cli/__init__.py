@@ -12,11 +12,13 @@ from locus.cli.quickstart import quickstart
 from locus.cli.reporting import report
 from locus.cli.selection import explore, onboard, portfolio
 from locus.cli.serving import serve
+from locus.cli.storage import store_app
 from locus.cli.training import embed, fit, runs, train
 
 app = typer.Typer(help="LOCUS: learn embeddings of LLMs from their evaluations; compare, select and route.",
     rich_markup_mode=None, no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(import_app, name="import")
+app.add_typer(store_app, name="store")
 app.command()(encode)
 app.add_typer(eval_app, name="eval")
 app.command()(score)

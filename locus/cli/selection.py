@@ -23,8 +23,9 @@ def portfolio(root: Root = DEFAULT_ROOT, version: Version = "latest",
     """Pick models that cover the pool; report predicted and measured routing accuracy among them."""
     import numpy as np
 
-    from locus.data import load_evaluation_set, split_queries
+    from locus.data import load_evaluation_set
     from locus.errors import LocusDataError
+    from locus.heldout import trained_split
     from locus.portfolio import measured_routing, select
     from locus.routing import ModelPool
 
@@ -33,7 +34,7 @@ def portfolio(root: Root = DEFAULT_ROOT, version: Version = "latest",
     store = open_store(root)
     pool = ModelPool.load(store, version)
     data = load_evaluation_set(store, pool.checkpoint.encoder, model_ids=pool.model_ids)
-    test = split_queries(data.query_ids, pool.checkpoint.meta["train_config"]["split_seed"]).test
+    test = trained_split(pool.checkpoint.meta, data.query_ids).test
     order = [pool.position(m) for m in data.model_ids]
     probs = pool.predict(data.phi[test], np.asarray(order))  # [queries, models], models in data order
     prices = pool.costs(cost)[order]

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from locus.data import SplitMethod
+
 Monitor = Literal["val_loss", "correctness_acc", "routing_acc", "auc"]
 
 
@@ -16,6 +18,8 @@ class TrainConfig(BaseModel):
 
     seed: int = Field(0, description="seed of initialisation and episode sampling")
     split_seed: int = Field(0, description="seed of the train/validation/test query split")
+    split: SplitMethod = Field("hash", description="hash: a query's part follows from its id and the seed, so "
+                               "adding queries moves none; permutation: the published LOCUS split of the sorted ids")
     budget: int | None = Field(None, gt=0, description="training evaluations per model (None: all train ones)")
     batch_models: int = Field(16, gt=0, description="models per training step")
     min_context: int = Field(32, gt=0, description="smallest encoder subset per episode")

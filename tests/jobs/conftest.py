@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from locus.checkpoint import load_checkpoint
-from locus.data import load_evaluation_set, split_queries
+from locus.data import load_evaluation_set
 from locus.embedding import embed_models, predict_matrix
+from locus.heldout import trained_split
 from locus.store import Store
 
 
@@ -21,7 +22,7 @@ def heldout_predictions(store: Store, version: str) -> np.ndarray:
     """p(correct) of every model on the test queries, each model embedded from its training evaluations."""
     checkpoint = load_checkpoint(store, version)
     data = load_evaluation_set(store, checkpoint.encoder)
-    split = split_queries(data.query_ids, checkpoint.meta["train_config"]["split_seed"])
+    split = trained_split(checkpoint.meta, data.query_ids)
     train = data.restrict(split.train)
     z = embed_models(checkpoint.model, data.phi, train.query_index, train.scores)
     return predict_matrix(checkpoint.model, z, data.phi[split.test])

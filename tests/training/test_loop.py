@@ -47,16 +47,6 @@ def test_training_is_reproducible_with_a_seed(encoded_store):
     assert losses[0] == losses[1]
 
 
-def test_split_is_reproducible_from_ids_alone():
-    ids = [f"mmlu-pro-{i:05d}" for i in range(100)]
-    a = split_queries(ids, seed=3)
-    b = split_queries(list(reversed(ids)), seed=3)
-    assert [ids[i] for i in a.test] == [list(reversed(ids))[i] for i in b.test]
-    assert (len(a.train), len(a.validation), len(a.test)) == (80, 10, 10)
-    order = np.random.default_rng(3).permutation(100)
-    assert [ids[i] for i in a.train] == [ids[i] for i in order[:80]]
-
-
 def test_fit_store_writes_a_loadable_checkpoint(encoded_store):
     cfg = FAST.model_copy(update={"max_epochs": 1, "steps_per_epoch": 5})
     summary = fit_store(encoded_store, encoder=DEFAULT_ENCODER, train_config=cfg, model_overrides=SMALL)
