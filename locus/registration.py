@@ -41,6 +41,7 @@ def register_model(store: Store, checkpoint: Checkpoint, model_id: str, query_id
         "scorer": [SCORER] * len(query_ids), "source": [SOURCE] * len(query_ids)}), schemas.EVALUATIONS,
         name="evaluations")
     ids, phi = known
+    new_queries = schemas.conform(new_queries, schemas.QUERIES, name="queries")
     if new_queries.num_rows:
         validate_queries(new_queries)
         validate_vectors(new_vectors, phi.shape[1], name="query vectors")
@@ -54,9 +55,7 @@ def register_model(store: Store, checkpoint: Checkpoint, model_id: str, query_id
         same = pc.and_(pc.equal(stored.column("scorer"), SCORER),
                        pc.is_in(stored.column("query_id"), value_set=evaluations.column("query_id")))
         rows = pa.concat_tables([stored.filter(pc.invert(same)), evaluations])
-    benchmarks = pa.concat_tables([store.read_queries().select(["query_id", "benchmark"]),
-                                   new_queries.select(["query_id", "benchmark"]).cast(
-                                       pa.schema([("query_id", pa.string()), ("benchmark", pa.string())]))])
+    benchmarks = pa.concat_tables([store.read_queries(), new_queries]).select(["query_id", "benchmark"])
     rows = one_score_per_pair(rows, benchmarks)
     found = pc.index_in(rows.column("query_id"), value_set=all_ids)
     if found.null_count:

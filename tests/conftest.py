@@ -20,6 +20,12 @@ def sample_slice(n_queries: int = SLICE_QUERIES) -> tuple[pa.Table, pa.Table]:
     return sample_tables(n_queries)
 
 
+def read_every_table(root: str) -> dict[str, int]:
+    """Every table of the store at `root` reads whole (after a kill: at its last commit); rows per table."""
+    store = Store(root)
+    return {name: store.table(name).read().num_rows for name in store.table_names()}
+
+
 @pytest.fixture(scope="session")
 def encoded_store_template(tmp_path_factory) -> Path:
     """A store with the sample slice imported and encoded once per test session."""

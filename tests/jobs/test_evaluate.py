@@ -21,7 +21,7 @@ from locus import schemas
 from locus.cli import app
 from locus.errors import LocusDataError
 from locus.store import Store
-from tests.conftest import sample_slice
+from tests.conftest import read_every_table, sample_slice
 from tests.jobs.tiny_llm import build_tiny_llama
 
 pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
@@ -96,6 +96,7 @@ def test_killed_job_resumes_without_duplicates(eval_store, tiny_models, tmp_path
             first_done = eval_store.read_evaluations(["tiny-0"]).num_rows == N
     os.killpg(job.pid, signal.SIGKILL)  # the job, its local Ray cluster and its engines
     job.wait()
+    assert read_every_table(eval_store.uri)["evaluations"] >= N  # every table at its last commit
     before = eval_store.read_generations(["tiny-0"]).column("created_at").to_pylist()
 
     reports = run_evaluation(EvalConfig.from_yaml(config))
