@@ -45,6 +45,17 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return fs, path.rstrip("/")
 
 
+TABLE_SCHEMES = ("file", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "azure", "lakefs")
+"""URI schemes delta-rs stores tables on (checkpoints and runs may use any pyarrow or fsspec filesystem)."""
+
+
+def check_table_scheme(uri: str) -> None:
+    scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+    if scheme not in TABLE_SCHEMES:
+        raise LocusDataError(f"--root {uri!r}: tables need a local path or an object store Delta Lake supports "
+                             f"({', '.join(s + '://' for s in TABLE_SCHEMES)}), not {scheme}://")
+
+
 def storage_options(uri: str) -> dict[str, str]:
     """delta-rs options for a root. Credentials, region and endpoint come from the usual AWS_*
     variables (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for a plain-http server). Commits on S3 use

@@ -31,7 +31,7 @@ import pyarrow.fs as pafs
 
 from locus import schemas
 from locus.errors import LocusDataError
-from locus.store.roots import DEFAULT_ROOT, filesystem, resolve_root, storage_options
+from locus.store.roots import DEFAULT_ROOT, check_table_scheme, filesystem, resolve_root, storage_options
 from locus.store.table import Table
 from locus.validation import require_non_null, require_unique, validate_evaluations, validate_queries, validate_vectors
 
@@ -97,6 +97,7 @@ class Store:
     def __init__(self, root: str = DEFAULT_ROOT, *, versions: dict[str, int] | None = None,
                  check_layout: bool = True) -> None:
         self.uri = resolve_root(root)
+        check_table_scheme(self.uri)
         self.fs, self.base = filesystem(self.uri)
         self.options = storage_options(self.uri)
         self.versions = dict(versions or {})
@@ -137,11 +138,15 @@ class Store:
             return f.read()
 
     # -- tables -----------------------------------------------------------------------------
+    def table_uri(self, *parts: str) -> str:
+        """Where delta-rs finds a table: the local path, or the root's URI (s3://...) extended."""
+        return self.path(*parts) if "://" not in self.uri else "/".join([self.uri.rstrip("/"), *parts])
+
     def table(self, name: str) -> Table:
         """The Delta table `name` ("queries", "evaluations", ..., or "query_embeddings/<slug>")."""
         if name.startswith("query_embeddings/"):
             schema = _vectors_schema(schemas.query_embeddings(1))
-            return Table(self.path(*name.split("/")), schema, name=name, options=self.options,
+            return Table(self.table_uri(*name.split("/")), schema, name=name, options=self.options,
                          version=self.versions.get(name))
         schema, partition = {
             "queries": (schemas.QUERIES, None),
@@ -150,7 +155,7 @@ class Store:
             "models": (schemas.MODELS, None),
             "model_embeddings": (_vectors_schema(schemas.model_embeddings(1)), None),
         }[name]
-        return Table(self.path(name), schema, name=name, options=self.options, partition_by=partition,
+        return Table(self.table_uri(name), schema, name=name, options=self.options, partition_by=partition,
                      version=self.versions.get(name))
 
     def table_names(self) -> list[str]:

@@ -95,12 +95,10 @@ def test_uri_root_works_like_a_path(tmp_path):
     assert Store(tmp_path / "uri-store").read_queries().num_rows == 1
 
 
-def test_fsspec_only_protocol_works_through_the_bridge():
-    store = Store("memory://locus-test/store")
-    store.write_queries(_queries(["a", "b"]))
-    store.write_evaluations(_evals([("m", "a", 1.0)]))
-    assert Store("memory://locus-test/store").read_evaluations().num_rows == 1
-    with pytest.raises(LocusDataError, match="no filesystem"):
+def test_roots_that_cannot_hold_tables_are_refused_by_name():
+    with pytest.raises(LocusDataError, match="memory://"):
+        Store("memory://locus-test/store")
+    with pytest.raises(LocusDataError, match="nosuchprotocol://"):
         Store("nosuchprotocol://bucket/x")
 
 
