@@ -1,24 +1,19 @@
-"""Parquet tables under one storage root (local path or any pyarrow filesystem URI).
+"""The store as it was before Delta Lake (plain Parquet files, rewritten whole on every write,
+no lock, no transaction), kept only as the baseline of `benchmarks/store.py`.
 
 Layout under the root:
   queries/queries.parquet
-  query_embeddings/<encoder slug>/part-<n>.parquet   (appended: only new queries are encoded)
-  evaluations/model_id=<quoted id>/data.parquet      (one file per model, replaced atomically)
+  query_embeddings/<encoder slug>/part-<n>.parquet
+  evaluations/model_id=<quoted id>/data.parquet
   models/models.parquet
   model_embeddings/model_embeddings.parquet
-  checkpoints/<version>/...
-
-Every write validates first, writes to a temporary file and then moves it into place, so
-a failed validation or a crash never leaves a half-written table behind.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -27,46 +22,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from pydantic import AfterValidator
 
 from locus import schemas
 from locus.errors import LocusDataError
+from locus.store import encoder_slug
 from locus.validation import validate_evaluations, validate_queries, validate_vectors
 
-DEFAULT_ROOT = "./locus-data"
 _COMPRESSION = "zstd"
-
-
-def encoder_slug(encoder: str) -> str:
-    """A directory-safe name for an encoder identifier (a model name or path)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder.rstrip("/").split("/")[-1] or encoder)
-
-
-def resolve_root(root: str | Path) -> str:
-    """A storage root as it may cross into Ray: an absolute local path, or a URI unchanged.
-
-    Ray Train workers run in their run's own folder and other Ray processes in their own, so a
-    relative root would open a different (empty) store there."""
-    text = str(root)
-    return text if "://" in text else str(Path(text).expanduser().resolve())
-
-
-StorageRoot = Annotated[str, AfterValidator(resolve_root)]
-"""A config field holding a storage root, resolved when the config is validated."""
-
-
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's own filesystems (file, s3, gs, hdfs, ...), else any fsspec protocol through a bridge."""
-    try:
-        return pafs.FileSystem.from_uri(uri)
-    except pa.ArrowInvalid:
-        import fsspec
-
-        try:
-            fs, path = fsspec.core.url_to_fs(uri)
-        except (ValueError, ImportError) as exc:
-            raise LocusDataError(f"--root {uri!r}: no filesystem for this URI ({exc})") from exc
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
 def _without(existing: pa.Table, new: pa.Table, key: str) -> pa.Table:
@@ -75,16 +37,12 @@ def _without(existing: pa.Table, new: pa.Table, key: str) -> pa.Table:
     return existing.filter(pc.invert(replaced))
 
 
-class Store:
-    """All LOCUS tables under one root; `Store("s3://bucket/prefix")` works like a local path."""
+class ParquetStore:
+    """Queries, evaluations and query embeddings under a local root, as the old store kept them."""
 
-    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
-        self.uri = resolve_root(root)
-        if "://" in self.uri:
-            self.fs, self.base = _filesystem(self.uri)
-        else:
-            self.fs, self.base = pafs.LocalFileSystem(), self.uri
-        self.base = self.base.rstrip("/")
+    def __init__(self, root: str | Path) -> None:
+        self.uri = str(Path(root).resolve())
+        self.fs, self.base = pafs.LocalFileSystem(), self.uri
 
     # -- paths and low-level io ------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -114,19 +72,6 @@ class Store:
                 raise FileNotFoundError(self.path(*parts))
             return schema.empty_table()
         return pq.read_table(self.path(*parts), filesystem=self.fs, schema=schema)
-
-    def write_bytes(self, data: bytes, *parts: str) -> None:
-        target = self.path(*parts)
-        parent = target.rsplit("/", 1)[0]
-        self.fs.create_dir(parent, recursive=True)
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        with self.fs.open_output_stream(tmp) as out:
-            out.write(data)
-        self.fs.move(tmp, target)
-
-    def read_bytes(self, *parts: str) -> bytes:
-        with self.fs.open_input_file(self.path(*parts)) as f:
-            return f.read()
 
     # -- queries ----------------------------------------------------------------------------
     def read_queries(self) -> pa.Table:
@@ -192,26 +137,6 @@ class Store:
                 old = old_keys.filter(pc.is_null(old_keys.column("_new"))).select(schema.names).cast(schema)
             self.write_table(pa.concat_tables([old, new]).sort_by(rest), *part)
 
-    # -- generations ------------------------------------------------------------------------
-    def write_generations(self, table: pa.Table) -> int:
-        """Upsert generations by (model_id, query_id), one partition per model."""
-        from locus.validation import require_non_null, require_unique
-
-        table = schemas.conform(table, schemas.GENERATIONS, name="generations")
-        require_non_null(table, ("model_id", "query_id"), name="generations")
-        require_unique(table, ("model_id", "query_id"), name="generations")
-        self._upsert_by_model(table, "generations", ["model_id", "query_id"], schemas.GENERATIONS)
-        return table.num_rows
-
-    def read_generations(self, model_ids: Iterable[str] | None = None) -> pa.Table:
-        ids = list(model_ids) if model_ids is not None else [
-            unquote(d.split("=", 1)[1]) for d in self.listdir("generations") if d.startswith("model_id=")]
-        paths = [self.path("generations", self._model_dir(m), "data.parquet") for m in ids
-                 if self.exists("generations", self._model_dir(m), "data.parquet")]
-        if not paths:
-            return schemas.GENERATIONS.empty_table()
-        return ds.dataset(paths, format="parquet", filesystem=self.fs, schema=schemas.GENERATIONS).to_table()
-
     # -- query embeddings -------------------------------------------------------------------
     def query_encoders(self) -> list[str]:
         return self.listdir("query_embeddings")
@@ -245,52 +170,3 @@ class Store:
              pa.FixedSizeListArray.from_arrays(flat, dim)], schema=schema)
         index = len([p for p in self.listdir("query_embeddings", slug) if p.endswith(".parquet")])
         self.write_table(table, "query_embeddings", slug, f"part-{index:05d}.parquet")
-
-    # -- models -----------------------------------------------------------------------------
-    def read_models(self) -> pa.Table:
-        return self.read_table("models", "models.parquet", schema=schemas.MODELS)
-
-    def write_models(self, table: pa.Table) -> None:
-        """Upsert model metadata by model_id."""
-        from locus.validation import require_non_null, require_unique
-
-        table = schemas.conform(table, schemas.MODELS, name="models")
-        require_non_null(table, ("model_id",), name="models")
-        require_unique(table, ("model_id",), name="models")
-        existing = self.read_models()
-        merged = pa.concat_tables([_without(existing, table, "model_id"), table]).sort_by("model_id")
-        self.write_table(merged, "models", "models.parquet")
-
-    # -- model embeddings -------------------------------------------------------------------
-    def read_model_embeddings(self, version: str | None = None) -> pa.Table:
-        if not self.exists("model_embeddings", "model_embeddings.parquet"):
-            return pa.table({"model_id": pa.array([], pa.string()), "version": pa.array([], pa.string())})
-        table = self.read_table("model_embeddings", "model_embeddings.parquet")
-        if version is not None:
-            table = table.filter(pc.equal(table.column("version"), version))
-        return table
-
-    def write_model_embeddings(self, version: str, model_ids: list[str], vectors: np.ndarray,
-                               n_evaluations: list[int]) -> None:
-        """Upsert embeddings of `model_ids` made by checkpoint `version`."""
-        if not model_ids:
-            raise LocusDataError("model_embeddings: no models to write")
-        dim = vectors.shape[1] if vectors.ndim == 2 else -1
-        existing = self.read_model_embeddings()
-        if existing.num_rows and existing.column("vector").type.list_size != dim:
-            raise LocusDataError(f"model_embeddings: vectors are {dim}-d but the table holds "
-                                 f"{existing.column('vector').type.list_size}-d embeddings")
-        validate_vectors(vectors, dim, name="model_embeddings")
-        now = pa.scalar(np.datetime64("now", "us"), pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
-        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
-        new = pa.Table.from_arrays(
-            [pa.array(model_ids, pa.string()), pa.array([version] * len(model_ids), pa.string()),
-             pa.FixedSizeListArray.from_arrays(flat, dim), pa.array(n_evaluations, pa.int64()),
-             pa.repeat(now, len(model_ids))], schema=schemas.model_embeddings(dim))
-        if existing.num_rows:
-            same = pc.and_(pc.equal(existing.column("version"), version),
-                           pc.is_in(existing.column("model_id"), value_set=new.column("model_id").combine_chunks()))
-            existing = existing.filter(pc.invert(same)).cast(new.schema)
-        merged = pa.concat_tables([existing, new]) if existing.num_rows else new
-        self.write_table(merged.sort_by([("version", "ascending"), ("model_id", "ascending")]),
-                         "model_embeddings", "model_embeddings.parquet")

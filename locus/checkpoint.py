@@ -93,6 +93,16 @@ def resolve_version(store: Store, version: str = "latest") -> str:
     return version
 
 
+def training_data(store: Store, version: str) -> Store:
+    """`store` with every table pinned to the version that `version` trained on (time travel)."""
+    version = resolve_version(store, version)
+    meta = json.loads(store.read_bytes("checkpoints", version, "checkpoint.json"))
+    versions = meta.get("snapshot", {}).get("table_versions")
+    if not versions:
+        raise LocusDataError(f"--data-of: version {version!r} was trained before table versions were recorded")
+    return store.at({name: v for name, v in versions.items() if v is not None})
+
+
 def load_checkpoint(store: Store, version: str = "latest", *, encoder: str | None = None) -> Checkpoint:
     """Load a checkpoint; fails clearly if it is missing, corrupt, or made with another encoder."""
     import torch

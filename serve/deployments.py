@@ -4,6 +4,7 @@ and LOCUS (network + model embeddings, vectorised over every model, refreshed fr
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
@@ -55,6 +56,7 @@ class LocusModel:
     def __init__(self, settings: dict) -> None:
         self.settings = ServeSettings.model_validate(settings)
         self.store = Store(self.settings.root)
+        self._writes = threading.Lock()  # registrations run on Serve's threads; one at a time per replica
         self._load()
 
     # -- registry ----------------------------------------------------------------------------
@@ -158,8 +160,12 @@ class LocusModel:
         """Store the evaluations (texts become queries) and the model's embedding from all of its
         stored evaluations; nothing is written unless the whole registration is valid."""
         ids = [q if q is not None else adhoc_query_id(t) for q, t in zip(query_ids, texts, strict=True)]
-        new = {i: (t, phi[n]) for n, (i, q, t) in enumerate(zip(ids, query_ids, texts, strict=True))
-               if q is None and i not in self.query_pos}
+        texts_of = {i: (t, phi[n]) for n, (i, q, t) in enumerate(zip(ids, query_ids, texts, strict=True)) if q is None}
+        with self._writes:
+            return self._commit(model_id, ids, scores, texts_of)
+
+    def _commit(self, model_id: str, ids: list[str], scores: list[float], texts_of: dict) -> dict:
+        new = {i: tv for i, tv in texts_of.items() if i not in self.query_pos}  # texts not yet stored as queries
         vectors = np.stack([v for _, v in new.values()]) if new else np.zeros((0, self.phi.shape[1]), np.float32)
         done = register_model(self.store, self.pool.checkpoint, model_id, ids, scores,
                               known=(self.query_ids, self.phi), new_queries=query_table(list(new), [t for t, _ in

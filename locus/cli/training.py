@@ -33,6 +33,9 @@ Monitor = Annotated[str | None, typer.Option(
          "routing_acc | auc (default: val_loss)")]
 TrainSeed = Annotated[int | None, typer.Option("--seed", help="seed of initialisation and sampling (default: 0)")]
 SplitSeed = Annotated[int | None, typer.Option(help="seed of the query split (default: 0)")]
+Split = Annotated[str | None, typer.Option(
+    help="hash: a query's part follows from its id and the seed, so added queries move none | permutation: "
+         "the published LOCUS split of the sorted ids (default: hash)")]
 MaxMinutes = Annotated[float | None, typer.Option(help="wall-time limit (default: none)")]
 Scorer = Annotated[str | None, typer.Option(help="use only evaluations of this scorer")]
 Dim = Annotated[int | None, typer.Option(help="embedding width d (default: 128)")]
@@ -48,20 +51,27 @@ def _given(**values) -> dict:
 @reports_errors
 def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER, budget: Budget = None,
         max_epochs: MaxEpochs = None, steps_per_epoch: StepsPerEpoch = None, patience: Patience = None,
-        monitor: Monitor = None, seed: TrainSeed = None, split_seed: SplitSeed = None,
+        monitor: Monitor = None, seed: TrainSeed = None, split_seed: SplitSeed = None, split: Split = None,
         max_minutes: MaxMinutes = None, scorer: Scorer = None, dim: Dim = None, num_latents: Latents = None,
-        depth: Depth = None) -> None:
+        depth: Depth = None,
+        data_of: Annotated[str | None, typer.Option(
+            help="train on exactly the data VERSION trained on: every table read at the version it recorded "
+                 "(time travel)")] = None) -> None:
     """Train the LOCUS encoder and predictor in this process; register a version and report test quality."""
     from locus.data import trainable_models
 
     store = open_store(root)
+    if data_of is not None:
+        from locus.checkpoint import training_data
+
+        store = training_data(store, data_of)
     trainable_models(store, encoder)  # before torch is imported: an empty store answers at once
     from locus.training import TrainConfig
     from locus.training.run import fit_store
 
     config = TrainConfig(**_given(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
                                   patience=patience, monitor=monitor, seed=seed, split_seed=split_seed,
-                                  max_minutes=max_minutes))
+                                  split=split, max_minutes=max_minutes))
     summary = fit_store(store, encoder=encoder, train_config=config, scorer=scorer,
                         model_overrides=_given(dim=dim, num_latents=num_latents, depth=depth), on_epoch=_print_epoch)
     console.print(f"best epoch {summary.result.best_epoch} of {len(summary.result.history)} "
@@ -91,7 +101,8 @@ def train(root: Annotated[str | None, typer.Option(
                                                                  "embed it afterwards with `locus embed`")] = None,
           budget: Budget = None, max_epochs: MaxEpochs = None, steps_per_epoch: StepsPerEpoch = None,
           patience: Patience = None, monitor: Monitor = None, seed: TrainSeed = None, split_seed: SplitSeed = None,
-          max_minutes: MaxMinutes = None, scorer: Scorer = None, dim: Dim = None, num_latents: Latents = None,
+          split: Split = None, max_minutes: MaxMinutes = None, scorer: Scorer = None, dim: Dim = None,
+          num_latents: Latents = None,
           depth: Depth = None, verbose: Verbose = False) -> None:
     """Train with Ray Train (DDP over N workers, a checkpoint every epoch, resume after a lost worker);
     the best weights are registered as a version."""
@@ -104,7 +115,7 @@ def train(root: Annotated[str | None, typer.Option(
         root=root, encoder=encoder, scorer=scorer, max_failures=max_failures, name=name, exclude=exclude,
         train=base.get("train", {}) | _given(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
                                              patience=patience, monitor=monitor, seed=seed, split_seed=split_seed,
-                                             max_minutes=max_minutes),
+                                             split=split, max_minutes=max_minutes),
         model=base.get("model", {}) | _given(dim=dim, num_latents=num_latents, depth=depth),
         scaling=base.get("scaling", {}) | _given(workers=workers, gpu=gpu, cpus_per_worker=cpus_per_worker)))
     console.print(f"training on {job.scaling.workers} {'GPU' if job.scaling.gpu else 'CPU'} worker(s); "
@@ -136,26 +147,35 @@ def _print_test(test: dict[str, float], num_models: int, num_queries: int) -> No
 
 
 @reports_errors
-def runs(root: Root = DEFAULT_ROOT) -> None:
-    """List the registered versions (newest last): encoder, data, metrics, time."""
+def runs(root: Root = DEFAULT_ROOT,
+         json_: Annotated[bool, typer.Option("--json", help="print every version's metadata as JSON: configs, "
+                                                            "split, table versions read, metrics")] = False) -> None:
+    """List the registered versions (newest last): encoder, data, split, metrics, time."""
     from locus.checkpoint import list_checkpoints
 
     entries = list_checkpoints(open_store(root))
+    if json_:
+        import json
+
+        print(json.dumps(entries, indent=2))
+        return
     if not entries:
         console.print(f"no registered versions in {root}; train one with `locus fit` or `locus train`")
         return
     table = Table(title=f"registered versions in {root}")
     table.add_column("version", no_wrap=True, min_width=20)  # whole, to copy into --version
-    for column in ("created", "encoder", "models", "train evals", "epoch", "workers", "test routing",
+    for column in ("created", "encoder", "models", "train evals", "split", "epoch", "workers", "test routing",
                    "test correctness", ""):
         table.add_column(column)
     for e in entries:
         if "error" in e:
-            table.add_row(e["version"], "", "", "", "", "", "", "", "", f"[red]{e['error']}[/]")
+            table.add_row(e["version"], "", "", "", "", "", "", "", "", "", f"[red]{e['error']}[/]")
             continue
         metrics, snapshot = e["metrics"], e["snapshot"]
         table.add_row(e["version"], e["created_at"][:19], e["encoder"], str(len(snapshot["models"])),
-                      str(snapshot["n_train_evaluations"]), str(metrics["best_epoch"]), str(metrics.get("workers", 1)),
+                      str(snapshot["n_train_evaluations"]),
+                      f"{snapshot.get('split', 'permutation')}/{snapshot.get('split_seed', 0)}",
+                      str(metrics["best_epoch"]), str(metrics.get("workers", 1)),
                       f"{metrics['test']['routing_acc']:.3f}", f"{metrics['test']['correctness_acc']:.3f}",
                       "latest" if e["latest"] else "")
     console.print(table)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -83,8 +83,19 @@ def _vector_column(vectors: np.ndarray) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, flat, type=pa.list_(pa.float32()))
 
 
-def _in_list(values: Iterable[int]) -> str:
-    return ", ".join(str(int(v)) for v in sorted(set(values)))
+PRUNE_LITERALS = 256
+"""Up to this many key values are spelled out in a merge's predicate, so that delta-rs skips every
+file whose min/max statistics exclude them (appends of a model or of a chunk of queries)."""
+
+
+def _prune(column: str, values: list) -> str | None:
+    """`t.<column> IN (...)` for the distinct `values` (SQL-quoted), or None when there are too many."""
+    distinct = sorted(set(values))
+    if len(distinct) > PRUNE_LITERALS:
+        return None
+    quoted = (str(int(v)) if isinstance(v, int | np.integer) else "'" + str(v).replace("'", "''") + "'"
+              for v in distinct)
+    return f"t.{column} IN ({', '.join(quoted)})"
 
 
 class Store:
@@ -101,6 +112,7 @@ class Store:
         self.fs, self.base = filesystem(self.uri)
         self.options = storage_options(self.uri)
         self.versions = dict(versions or {})
+        self._tables: dict[str, Table] = {}
         if check_layout:
             from locus.store.legacy import check_layout as check
 
@@ -144,6 +156,11 @@ class Store:
 
     def table(self, name: str) -> Table:
         """The Delta table `name` ("queries", "evaluations", ..., or "query_embeddings/<slug>")."""
+        if name not in self._tables:
+            self._tables[name] = self._new_table(name)
+        return self._tables[name]
+
+    def _new_table(self, name: str) -> Table:
         if name.startswith("query_embeddings/"):
             schema = _vectors_schema(schemas.query_embeddings(1))
             return Table(self.table_uri(*name.split("/")), schema, name=name, options=self.options,
@@ -215,8 +232,10 @@ class Store:
 
     def _upsert_models_of(self, name: str, table: pa.Table, keys: list[str]) -> None:
         buckets = model_bucket(table.column("model_id"))
+        prune = [_prune("model_bucket", buckets.to_pylist()),
+                 _prune("model_id", pc.unique(table.column("model_id")).to_pylist())]
         self.table(name).merge(table.append_column("model_bucket", buckets), keys=keys,
-                               prune=f"t.model_bucket IN ({_in_list(buckets.to_pylist())})")
+                               prune=" AND ".join(p for p in prune if p) or None)
 
     def write_evaluations(self, table: pa.Table, *, queries: pa.Array | None = None) -> int:
         """Upsert evaluations by (model_id, query_id, scorer) in one commit; every row is validated
@@ -254,26 +273,30 @@ class Store:
         table = self.table(f"query_embeddings/{encoder_slug(encoder)}")
         return table.read(columns=["query_id"]).column("query_id").combine_chunks()
 
-    def _stored_width(self, name: str) -> int | None:
-        delta = self.table(name).open()
-        if delta is None:
-            return None
-        head = delta.to_pyarrow_dataset().head(1, columns=["vector"])
-        return None if head.num_rows == 0 else len(head.column("vector")[0])
+    @staticmethod
+    def _width_check(dim: int, *, name: str) -> Callable[[Any], None]:
+        """A merge check: the vectors being added are as wide as those the table already holds."""
+
+        def check(delta) -> None:
+            head = delta.to_pyarrow_dataset().head(1, columns=["vector"])
+            if head.num_rows and len(head.column("vector")[0]) != dim:
+                raise LocusDataError(f"{name}: vectors are {dim}-d but the table holds "
+                                     f"{len(head.column('vector')[0])}-d ones")
+
+        return check
 
     def append_query_embeddings(self, encoder: str, query_ids: list[str], vectors: np.ndarray) -> int:
         """Add embeddings of queries not yet encoded with `encoder`, in one commit; a query that
         another writer encoded meanwhile keeps its stored vector. Returns how many were added."""
         slug = encoder_slug(encoder)
-        name = f"query_embeddings/{slug}"
-        width = self._stored_width(name)
-        validate_vectors(vectors, width if width is not None else vectors.shape[1] if vectors.ndim == 2 else -1,
-                         name=f"query_embeddings[{slug}]")
+        name, label = f"query_embeddings/{slug}", f"query_embeddings[{slug}]"
+        validate_vectors(vectors, vectors.shape[1] if vectors.ndim == 2 else -1, name=label)
         table = pa.table({"query_id": pa.array(query_ids, pa.string()),
                           "encoder": pa.array([encoder] * len(query_ids), pa.string()),
                           "vector": _vector_column(vectors)}, schema=self.table(name).schema)
-        require_unique(table, ("query_id",), name=f"query_embeddings[{slug}]")
-        metrics = self.table(name).merge(table, keys=["query_id"], update=False)
+        require_unique(table, ("query_id",), name=label)
+        metrics = self.table(name).merge(table, keys=["query_id"], update=False, prune=_prune("query_id", query_ids),
+                                         check=self._width_check(vectors.shape[1], name=label))
         return int(metrics["num_target_rows_inserted"])
 
     # -- models -----------------------------------------------------------------------------
@@ -306,9 +329,6 @@ class Store:
         if not model_ids:
             raise LocusDataError("model_embeddings: no models to write")
         dim = vectors.shape[1] if vectors.ndim == 2 else -1
-        width = self._stored_width("model_embeddings")
-        if width is not None and width != dim:
-            raise LocusDataError(f"model_embeddings: vectors are {dim}-d but the table holds {width}-d embeddings")
         validate_vectors(vectors, dim, name="model_embeddings")
         now = pa.scalar(np.datetime64("now", "us"), pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
         table = pa.table({"model_id": pa.array(model_ids, pa.string()),
@@ -316,4 +336,5 @@ class Store:
                           "vector": _vector_column(vectors), "n_evaluations": pa.array(n_evaluations, pa.int64()),
                           "updated_at": pa.repeat(now, len(model_ids))}, schema=self.table("model_embeddings").schema)
         require_unique(table, ("model_id",), name="model_embeddings")
-        self.table("model_embeddings").merge(table, keys=["model_id", "version"])
+        self.table("model_embeddings").merge(table, keys=["model_id", "version"],
+                                             check=self._width_check(dim, name="model_embeddings"))

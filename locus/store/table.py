@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -20,6 +22,9 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from locus.errors import LocusDataError
+
+TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
+"""A checkpoint every 10 commits keeps opening a table with many small commits cheap."""
 
 RETRY_SECONDS = 300.0
 """How long a writer keeps retrying conflicting commits before it gives up (and writes nothing)."""
@@ -37,19 +42,28 @@ class Table:
         self.options = options or {}
         self.partition_by = partition_by
         self.pinned = version
+        self._opened = threading.local()  # one DeltaTable per thread (Serve replicas use several)
 
     # -- opening ----------------------------------------------------------------------------
     def open(self, *, create: bool = False) -> DeltaTable | None:
-        """The table at its pinned or latest version; None when it does not exist (yet)."""
+        """The table at its pinned or latest version; None when it does not exist (yet). The
+        table is opened once per thread and then brought up to date by reading only new commits."""
+        table = getattr(self._opened, "table", None)
+        if table is not None:
+            if self.pinned is None:
+                table.update_incremental()
+            return table
         try:
-            return DeltaTable(self.uri, version=self.pinned, storage_options=self.options)
+            table = DeltaTable(self.uri, version=self.pinned, storage_options=self.options)
         except TableNotFoundError:
             if not create:
                 return None
-        with contextlib.suppress(CommitFailedError, DeltaError):  # another writer created it first
-            DeltaTable.create(self.uri, self.schema, mode="ignore", partition_by=self.partition_by,
-                              storage_options=self.options, name=self.name)
-        return DeltaTable(self.uri, storage_options=self.options)
+            with contextlib.suppress(CommitFailedError, DeltaError):  # another writer created it first
+                DeltaTable.create(self.uri, self.schema, mode="ignore", partition_by=self.partition_by,
+                                  storage_options=self.options, name=self.name, configuration=TABLE_PROPERTIES)
+            table = DeltaTable(self.uri, storage_options=self.options)
+        self._opened.table = table
+        return table
 
     def version(self) -> int | None:
         table = self.open()
@@ -84,14 +98,17 @@ class Table:
                 time.sleep(random.uniform(delay / 2, delay))
                 delay = min(delay * 2, 2.0)
 
-    def merge(self, source: pa.Table, *, keys: list[str], prune: str | None = None,
-              update: bool = True) -> dict[str, Any]:
+    def merge(self, source: pa.Table, *, keys: list[str], prune: str | None = None, update: bool = True,
+              check: Callable[[DeltaTable], None] | None = None) -> dict[str, Any]:
         """Upsert `source` by `keys` in one commit (`update=False`: insert new keys only, keep the
         stored rows). `prune` is an extra predicate on the target (t.<column>) that lets delta-rs
-        skip partitions. Returns delta-rs's merge metrics."""
+        skip partitions; `check(table)` validates against the version about to be merged into
+        (raising writes nothing). Returns delta-rs's merge metrics."""
         predicate = " AND ".join([*([prune] if prune else []), *(f"t.{k} = s.{k}" for k in keys)])
 
         def action(table: DeltaTable) -> dict[str, Any]:
+            if check is not None:
+                check(table)
             merger = table.merge(source, predicate=predicate, source_alias="s", target_alias="t")
             if update:
                 merger = merger.when_matched_update_all()

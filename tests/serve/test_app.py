@@ -120,6 +120,47 @@ def test_register_a_model_then_route_to_it_and_find_its_twin(url, trained_store)
     assert status == 200 and not anonymous["registered"] and len(anonymous["embedding"]) == 32
 
 
+def test_concurrent_registrations_all_land(url, trained_store):
+    """16 registrations at once, 5 new texts each: every one answers 200 and every row is stored."""
+    before = {t["table"]: t["rows"] for t in trained_store.info()}
+    results: list[int] = []
+
+    def register(i: int) -> None:
+        body = {"model_id": f"http-reg-{i}", "evaluations": [
+            {"query": f"Concurrent question {k} of registration {i}?", "score": float(k % 2)} for k in range(5)]}
+        results.append(call(url, "/v1/embeddings", body, token=TOKEN)[0])
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 16
+    after = {t["table"]: t["rows"] for t in trained_store.info()}
+    assert after["queries"] - before["queries"] == 80
+    assert after["query_embeddings/all-MiniLM-L6-v2"] - before["query_embeddings/all-MiniLM-L6-v2"] == 80
+    assert after["evaluations"] - before["evaluations"] == 80
+    assert after["model_embeddings"] - before["model_embeddings"] == 16
+    assert {f"http-reg-{i}" for i in range(16)} <= {m["model_id"] for m in call(url, "/v1/models")[1]["models"]}
+
+
+def test_a_rejected_registration_writes_nothing_and_a_second_scorer_breaks_nothing(url, trained_store):
+    existing = trained_store.model_ids()[2]
+    before = trained_store.table_versions()
+    bad = {"model_id": existing, "evaluations": [{"query": "A fine new question?", "score": 1.0},
+                                                 {"query_id": "no-such-query", "score": 0.0}]}
+    assert call(url, "/v1/embeddings", bad, token=TOKEN)[0] == 422
+    assert trained_store.table_versions() == before
+    # a model already in the store, sent again through the API: its `api` scores sit beside the
+    # benchmark's, and loading the store for training or embedding still works for everyone
+    stored = trained_store.read_evaluations([existing]).slice(0, 50)
+    again = {"model_id": existing, "evaluations": [{"query_id": q, "score": 1.0 - s} for q, s in zip(
+        stored.column("query_id").to_pylist(), stored.column("score").to_pylist(), strict=True)]}
+    status, body = call(url, "/v1/embeddings", again, token=TOKEN)
+    assert status == 200 and body["n_evaluations"] == trained_store.read_evaluations([existing]).num_rows - 50
+    embed_store(trained_store)
+
+
 def test_compare_gives_distances_and_predicted_disagreement(url, trained_store):
     models = trained_store.model_ids()[:4]
     status, body = call(url, "/v1/compare", {"models": models})
@@ -185,7 +226,8 @@ def test_fast_routing_encoder_predicts_like_the_exact_one(url, trained_store):
     from locus.routing import ModelPool
 
     pool = ModelPool.load(trained_store)
-    texts = [t for t in trained_store.read_queries().column("text").to_pylist() if len(t) <= 500][:40]
+    queries = trained_store.read_queries().to_pylist()  # benchmark questions, not texts registered above
+    texts = [q["text"] for q in queries if len(q["text"]) <= 500 and q["benchmark"] != "adhoc"][:40]
     exact = pool.predict(encode_texts(texts))  # [queries, models]
     served = np.full_like(exact, np.nan)
     for start in range(0, len(texts), 8):

@@ -56,7 +56,7 @@ def test_failed_validation_leaves_every_table_version_unchanged(store):
         store.write_queries(pa.table({"query_id": ["b", "c"], "text": ["fine", " "]}))
     with pytest.raises(LocusDataError, match="duplicate"):
         store.write_models(pa.table({"model_id": ["m1", "m1"]}))
-    with pytest.raises(LocusDataError, match=r"expected \(n, 4\)"):
+    with pytest.raises(LocusDataError, match="4-d"):
         store.append_query_embeddings("enc", ["b"], np.ones((1, 5), np.float32))
     with pytest.raises(LocusDataError, match="not finite"):
         store.write_model_embeddings("v1", ["m2"], np.full((1, 8), np.nan, np.float32), [1])
@@ -107,7 +107,7 @@ def test_query_embeddings_append_once_and_reject_wrong_dimension(store):
     assert store.append_query_embeddings("enc", ["c", "a"], np.zeros((2, 4), np.float32)) == 1  # 'a' is kept
     ids, matrix = store.read_query_embeddings("enc")
     assert ids == ["a", "b", "c"] and matrix.shape == (3, 4) and matrix[0].tolist() == [1.0] * 4
-    with pytest.raises(LocusDataError, match=r"expected \(n, 4\)"):
+    with pytest.raises(LocusDataError, match="4-d"):
         store.append_query_embeddings("enc", ["d"], np.zeros((1, 5), np.float32))
 
 
