@@ -1,7 +1,8 @@
 """The Delta Lake store against the plain-Parquet store it replaced, on the same data in one run:
 an import of 3M evaluations (6,000 models x 500 queries), loading every evaluation for training,
-a single-model upsert (median of 20), 100 incremental appends (a new model's 500 evaluations each, one commit each) and then a
-full read, 100 appends of 10 query vectors and then a read; files before and after compaction.
+a single-model upsert (median of 20), 100 incremental appends (a new model's 500 evaluations
+each, one commit each) and then a full read, 100 appends of 10 query vectors and then a read;
+files before and after compaction.
 
     python benchmarks/store.py --out benchmarks/results/store.json
 """
