@@ -100,7 +100,7 @@ def training_data(store: Store, version: str) -> Store:
     versions = meta.get("snapshot", {}).get("table_versions")
     if not versions:
         raise LocusDataError(f"--data-of: version {version!r} was trained before table versions were recorded")
-    return store.at({name: v for name, v in versions.items() if v is not None})
+    return store.at(versions)
 
 
 def load_checkpoint(store: Store, version: str = "latest", *, encoder: str | None = None) -> Checkpoint:

@@ -125,3 +125,27 @@ def test_fit_on_an_empty_store_says_so_at_once(tmp_path):
     result = _invoke("fit", "--root", str(tmp_path / "nothing"))
     assert result.exit_code == 2 and "no evaluations to train on" in result.output
     assert not (tmp_path / "nothing").exists()
+
+
+def test_a_version_records_its_data_and_fit_data_of_trains_on_exactly_that(trained_store):
+    import json
+
+    root = str(trained_store.uri)
+    result = CliRunner().invoke(app, ["runs", "--root", root, "--json"])
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.output)[-1]
+    recorded = first["snapshot"]["table_versions"]
+    assert first["snapshot"]["split"] == "hash" and recorded["evaluations"] is not None
+    trained_store.write_queries(pa.table({"query_id": ["later"], "text": ["A question added later?"]}))
+    trained_store.write_evaluations(pa.table({"model_id": ["later-model"], "query_id": ["later"], "score": [1.0],
+                                              "scorer": ["x"]}))
+    result = CliRunner().invoke(app, ["fit", "--root", root, "--data-of", first["version"], "--max-epochs", "1",
+                                      "--steps-per-epoch", "2", "--dim", "32", "--num-latents", "8"])
+    assert result.exit_code == 0, result.output
+    again = json.loads(CliRunner().invoke(app, ["runs", "--root", root, "--json"]).output)[-1]
+    assert again["version"] != first["version"]
+    assert again["snapshot"]["table_versions"] == recorded
+    assert again["snapshot"]["models"] == first["snapshot"]["models"]  # later-model is not in that data
+    table = CliRunner().invoke(app, ["store", "info", "--root", root, "--json"])
+    rows = {t["table"]: t for t in json.loads(table.output)}
+    assert rows["evaluations"]["version"] == recorded["evaluations"] + 1

@@ -102,7 +102,8 @@ class Store:
     """All LOCUS tables under one root; `Store("s3://bucket/prefix")` works like a local path.
 
     `versions` pins tables to earlier commits ({table name: version}, e.g. what a checkpoint
-    trained on): reads see the store as it was then, and writes to pinned tables are refused.
+    trained on; None: the latest): reads see the store as it was then, and writes to pinned
+    tables are refused.
     """
 
     def __init__(self, root: str = DEFAULT_ROOT, *, versions: dict[str, int] | None = None,
