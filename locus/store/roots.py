@@ -58,9 +58,9 @@ def check_table_scheme(uri: str) -> None:
 
 def storage_options(uri: str) -> dict[str, str]:
     """delta-rs options for a root. Credentials, region and endpoint come from the usual AWS_*
-    variables (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for a plain-http server). Commits on S3 use
-    conditional puts (If-None-Match), so concurrent writers need no external lock service; an
-    S3-compatible server without them needs a DynamoDB lock (AWS_S3_LOCKING_PROVIDER=dynamodb)."""
+    variables (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for a plain-http server). Commits on S3 are
+    conditional writes (If-None-Match: AWS S3, MinIO, R2, moto), so concurrent writers need no
+    external lock service; delta-rs 1.x has no other safe way on S3 (its DynamoDB lock is gone)."""
     if uri.startswith(("s3://", "s3a://")):
         return {"conditional_put": "etag"}
     return {}

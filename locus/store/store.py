@@ -177,7 +177,7 @@ class Store:
                      version=self.versions.get(name))
 
     def table_names(self) -> list[str]:
-        """Every table of this store that exists, query-embedding tables included."""
+        """The store's tables: the fixed ones and one query-embedding table per encoder used."""
         return [*FIXED_TABLES, *(f"query_embeddings/{slug}" for slug in self.query_encoders())]
 
     def table_versions(self) -> dict[str, int | None]:

@@ -27,8 +27,8 @@ def test_eight_writers_at_once_lose_nothing(trained_store):
     store = trained_store
     base = {t["table"]: t["rows"] for t in store.info()}
     context = multiprocessing.get_context("spawn")
-    start_at = time.time() + 20  # every process has imported the stack by then
-    processes = [context.Process(target=writers.run, args=(kind, store.uri, i, start_at)) for kind, i in PLAN]
+    start = context.Barrier(len(PLAN))
+    processes = [context.Process(target=writers.run, args=(kind, store.uri, i, start)) for kind, i in PLAN]
     began = time.monotonic()
     for p in processes:
         p.start()

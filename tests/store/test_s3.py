@@ -94,9 +94,9 @@ def test_import_encode_train_embed_and_ray_data_read_on_s3(s3_root):
 def test_concurrent_writers_on_s3_lose_nothing(s3_root):
     root = f"{s3_root}/concurrent"
     context = multiprocessing.get_context("spawn")
-    start_at = time.time() + 12
     plan = [("import_disjoint", 0), ("import_disjoint", 1), ("import_overlapping", 2), ("import_overlapping", 3)]
-    processes = [context.Process(target=writers.run, args=(kind, root, i, start_at)) for kind, i in plan]
+    start = context.Barrier(len(plan))
+    processes = [context.Process(target=writers.run, args=(kind, root, i, start)) for kind, i in plan]
     for p in processes:
         p.start()
     for p in processes:

@@ -4,7 +4,6 @@ script: `python -m tests.store.writers KIND ROOT [INDEX]`), exactly as users' jo
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -89,9 +88,14 @@ WRITERS = {"import_disjoint": import_disjoint, "import_overlapping": import_over
            "model_embeddings": model_embeddings, "query_vectors": query_vectors}
 
 
-def run(kind: str, root: str, i: int, start_at: float = 0.0) -> None:
-    """Wait until `start_at` (so that every process writes at once), then write."""
-    time.sleep(max(0.0, start_at - time.time()))
+def run(kind: str, root: str, i: int, start=None) -> None:
+    """Import what the writers use, wait at the `start` barrier (so that every process writes at
+    once, whatever its start-up took), then write."""
+    import locus.importers  # noqa: F401
+    import locus.registration  # noqa: F401
+
+    if start is not None:
+        start.wait(timeout=300)
     WRITERS[kind](root, i)
 
 
