@@ -118,3 +118,19 @@ def test_model_embeddings_reject_wrong_dimension(store):
     store.write_model_embeddings("v1", ["m1"], np.zeros((1, 8), np.float32), [12])
     table = store.read_model_embeddings("v1")
     assert table.num_rows == 1 and table.column("n_evaluations").to_pylist() == [12]
+
+
+def test_a_failing_import_command_leaves_every_table_version_unchanged(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from locus.cli import app
+
+    store.write_queries(_queries(["a"]))
+    store.write_evaluations(_evals([("m1", "a", 1.0)]))
+    before = store.table_versions()
+    (tmp_path / "q.csv").write_text("query_id,text\nb,a new question?\n")
+    (tmp_path / "e.csv").write_text("model_id,query_id,score\nm2,b,1\nm2,a,1.5\n")
+    result = CliRunner().invoke(app, ["import", "table", "--queries", str(tmp_path / "q.csv"),
+                                      "--evaluations", str(tmp_path / "e.csv"), "--root", store.uri])
+    assert result.exit_code == 2 and "score" in result.output
+    assert Store(store.uri).table_versions() == before
