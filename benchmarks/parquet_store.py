@@ -20,12 +20,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from locus import schemas
 from locus.errors import LocusDataError
-from locus.store import encoder_slug
+from locus.store import Store, encoder_slug
 from locus.validation import validate_evaluations, validate_queries, validate_vectors
 
 _COMPRESSION = "zstd"
@@ -41,21 +40,9 @@ class ParquetStore:
     """Queries, evaluations and query embeddings under a local root, as the old store kept them."""
 
     def __init__(self, root: str | Path) -> None:
-        self.uri = str(Path(root).resolve())
-        self.fs, self.base = pafs.LocalFileSystem(), self.uri
-
-    # -- paths and low-level io ------------------------------------------------------------
-    def path(self, *parts: str) -> str:
-        return "/".join([self.base, *parts])
-
-    def exists(self, *parts: str) -> bool:
-        return self.fs.get_file_info(self.path(*parts)).type != pafs.FileType.NotFound
-
-    def listdir(self, *parts: str) -> list[str]:
-        if not self.exists(*parts):
-            return []
-        infos = self.fs.get_file_info(pafs.FileSelector(self.path(*parts)))
-        return sorted(info.base_name for info in infos if not info.base_name.startswith("."))
+        files = Store(str(root), check_layout=False)  # the new store's file helpers: paths, listing
+        self.uri, self.fs = files.uri, files.fs
+        self.path, self.exists, self.listdir = files.path, files.exists, files.listdir
 
     def write_table(self, table: pa.Table, *parts: str) -> None:
         """Write a Parquet file atomically: to a hidden temporary name, then move into place."""
