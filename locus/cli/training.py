@@ -162,23 +162,24 @@ def runs(root: Root = DEFAULT_ROOT,
     if not entries:
         console.print(f"no registered versions in {root}; train one with `locus fit` or `locus train`")
         return
-    table = Table(title=f"registered versions in {root}")
-    table.add_column("version", no_wrap=True, min_width=20)  # whole, to copy into --version
-    for column in ("created", "encoder", "models", "train evals", "split", "epoch", "workers", "test routing",
-                   "test correctness", ""):
-        table.add_column(column)
+    encoders = sorted({e["encoder"] for e in entries if "error" not in e})
+    table = Table(title=f"registered versions in {root}", box=None, padding=(0, 1), pad_edge=False)
+    for column in ("version", "created", "models", "evals", "split", "routing", "correct"):
+        table.add_column(column, no_wrap=True)
     for e in entries:
         if "error" in e:
-            table.add_row(e["version"], "", "", "", "", "", "", "", "", "", f"[red]{e['error']}[/]")
+            table.add_row(e["version"], f"[red]{e['error']}[/]")
             continue
         metrics, snapshot = e["metrics"], e["snapshot"]
-        table.add_row(e["version"], e["created_at"][:19], e["encoder"], str(len(snapshot["models"])),
-                      str(snapshot["n_train_evaluations"]),
-                      f"{snapshot.get('split', 'permutation')}/{snapshot.get('split_seed', 0)}",
-                      str(metrics["best_epoch"]), str(metrics.get("workers", 1)),
-                      f"{metrics['test']['routing_acc']:.3f}", f"{metrics['test']['correctness_acc']:.3f}",
-                      "latest" if e["latest"] else "")
+        split = {"hash": "hash", "permutation": "perm"}.get(snapshot.get("split", "permutation"), "?")
+        table.add_row(e["version"], e["created_at"][5:16].replace("T", " "), str(len(snapshot["models"])),
+                      f"{snapshot['n_train_evaluations']:,}", f"{split} {snapshot.get('split_seed', 0)}",
+                      f"{metrics['test']['routing_acc']:.3f}", f"{metrics['test']['correctness_acc']:.3f}")
     console.print(table)
+    latest = next((e["version"] for e in entries if e.get("latest")), "none")
+    console.print(f"latest: {latest}. Query encoder {', '.join(encoders)}; created in UTC; evals: training "
+                  "evaluations; split: hash or the published permutation, and its seed; routing and correct: "
+                  "test accuracy. Configs, table versions read and every metric: locus runs --json")
 
 
 @reports_errors
