@@ -65,8 +65,9 @@ def main() -> None:
             generated += out.shape[1] - ids.shape[1]
     results["transformers_generate"] = {"tokens": generated, "tokens_per_s": generated / (time.perf_counter() - start)}
 
-    from jobs.eval_config import EvalConfig
-    from jobs.evaluate import run_evaluation
+    from locus.jobs.eval_config import EvalConfig
+    from locus.jobs.evaluate import run_evaluation
+
     from locus.store import Store
 
     store = Store(work / "store")
@@ -84,7 +85,8 @@ def main() -> None:
     results["locus_eval_pipeline"] = {"tokens": tokens, "wall_s": wall, "tokens_per_s_wall": tokens / wall}
     results["pipeline_vs_plain_wall"] = results["locus_eval_pipeline"]["wall_s"] / results["vllm_plain"]["wall_s"]
 
-    from jobs.encode import run_encoding
+    from locus.jobs.encode import run_encoding
+
     from locus.encoders import DEFAULT_ENCODER, encode_texts
 
     texts = sample_slice(1000)[0]

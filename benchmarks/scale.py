@@ -94,7 +94,7 @@ def main() -> None:
     report = import_tables(store, read_queries_file(queries_csv), read_evaluations_file(evaluations_csv))
     stage("import_csv", start, evaluations=report.evaluations, models=report.models)
     start = time.perf_counter()
-    encode_store(store, DEFAULT_ENCODER, progress=False)
+    encode_store(store, DEFAULT_ENCODER)
     stage("encode", start)
     start = time.perf_counter()
     config = TrainConfig(max_epochs=args.max_epochs)

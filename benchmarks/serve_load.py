@@ -23,12 +23,12 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+from locus.jobs.ray_session import FAST_SERVE_ENV
+from locus.serve.run import APP_NAME, serving
+from locus.serve.settings import Autoscaling, ServeSettings
 from ray import serve
 
-from jobs.ray_session import FAST_SERVE_ENV
 from locus.store import Store
-from serve.run import APP_NAME, serving
-from serve.settings import Autoscaling, ServeSettings
 
 
 async def load(url: str, texts: list[str], clients: int, seconds: float) -> dict:

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from locus.jobs.train import TrainJobConfig, run_training
 
-from jobs.train import TrainJobConfig, run_training
 from locus.encoders import DEFAULT_ENCODER
 from locus.store import Store
 from locus.training import TrainConfig

@@ -8,10 +8,9 @@ import string
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from locus.errors import LocusDataError
+from locus.config_files import read_settings
 from locus.scorers import ENGINE_SCORERS, TEXT_SCORERS
 from locus.store import StorageRoot
 
@@ -103,10 +102,4 @@ class EvalConfig(Strict):
 
     @classmethod
     def from_yaml(cls, path: Path) -> EvalConfig:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise LocusDataError(f"{path}: cannot read the evaluation config: {exc}") from exc
-        if not isinstance(data, dict):
-            raise LocusDataError(f"{path}: expected a mapping (root, models, benchmarks, ...)")
-        return cls.model_validate(data)
+        return cls.model_validate(read_settings(path))

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from locus.jobs.eval_config import BenchmarkSpec, EvalConfig, ModelSpec
 
-from jobs.eval_config import BenchmarkSpec, EvalConfig, ModelSpec
 from locus.errors import LocusDataError
 from locus.scorers import text_scorer
 from locus.store import Store
@@ -110,8 +110,7 @@ def _write_chunk(store: Store, model: ModelSpec, benchmarks: list[BenchmarkSpec]
 def evaluate_model(config: EvalConfig, model: ModelSpec, queries: pa.Table, log: Log) -> ModelReport:
     """One Ray Data pipeline for the model over every benchmark's missing queries (one engine start)."""
     import ray
-
-    from jobs.vllm_engine import VLLMEngine, engine_name
+    from locus.jobs.vllm_engine import VLLMEngine, engine_name
 
     store, res = Store(config.root), config.resources
     report = ModelReport(model.id)
@@ -148,7 +147,7 @@ def evaluate_model(config: EvalConfig, model: ModelSpec, queries: pa.Table, log:
 
 def run_evaluation(config: EvalConfig, *, address: str | None = None, log: Log = print) -> list[ModelReport]:
     """Evaluate every model of the config (parallel_models at a time) on a local or given Ray cluster."""
-    from jobs.ray_session import ray_session
+    from locus.jobs.ray_session import ray_session
 
     store = Store(config.root)
     queries = store.read_queries()

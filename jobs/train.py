@@ -19,75 +19,33 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from locus.jobs.train_config import TrainJobConfig
 
-from locus.checkpoint import new_version, save_checkpoint
-from locus.data import load_evaluation_set, split_queries, trainable_models
-from locus.encoders import DEFAULT_ENCODER
+from locus.checkpoint import CheckpointMeta, new_version, read_meta
+from locus.data import trainable_models
 from locus.errors import LocusDataError
-from locus.model import ModelConfig
-from locus.store import StorageRoot, Store
-from locus.training import TrainConfig, Trainer
+from locus.store import Store
 from locus.training.collective import current as current_collective
-from locus.training.run import run_metrics, run_snapshot
+from locus.training.run import build_trainer, pinned, register_run
 
 STATE_FILE = "state.pt"
 
 
-class ScalingSpec(BaseModel):
-    """Ray Train workers and what each one holds."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    workers: int = Field(2, ge=1, description="training workers (one DDP process each)")
-    gpu: bool = Field(False, description="one GPU per worker (nccl); otherwise CPU (gloo)")
-    cpus_per_worker: float = Field(1.0, gt=0)
-
-
-class TrainJobConfig(BaseModel):
-    """A `locus train` run: data, model, optimisation, scale and fault tolerance (YAML or flags)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    root: StorageRoot = Field(description="storage root holding the tables; runs go to <root>/runs")
-    encoder: str = DEFAULT_ENCODER
-    scorer: str | None = None
-    exclude: list[str] = Field(default_factory=list, description="models left out of training, to be embedded "
-                                                                 "afterwards from their evaluations (no retraining)")
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    model: dict[str, int | float] = Field(default_factory=dict, description="ModelConfig overrides (dim, ...)")
-    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
-    max_failures: int = Field(2, ge=-1, description="worker-group restarts from the last checkpoint (-1: no limit)")
-    keep_checkpoints: int = Field(3, ge=1, description="Ray Train checkpoints kept, best by the monitored metric")
-    name: str | None = Field(None, description="run name under <root>/runs (default: the version id)")
-
-    @classmethod
-    def from_yaml(cls, path: Path, **overrides: Any) -> TrainJobConfig:
-        """Load a YAML file; non-None `overrides` (flat keys of the top level) win over it."""
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise LocusDataError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(data)
-
-
 @dataclass
 class TrainJobResult:
-    version: str
-    metrics: dict[str, Any]
-    snapshot: dict[str, Any]
+    meta: CheckpointMeta
     run_path: str
+
+    @property
+    def version(self) -> str:
+        return self.meta.version
 
 
 def preflight(job: TrainJobConfig) -> list[str]:
     """Checks that need no worker: evaluations, query embeddings, a writable run location.
     Returns the models to shard over the workers."""
     store = Store(job.root)
-    models = trainable_models(store, job.encoder)
-    if unknown := sorted(set(job.exclude) - set(models)):
-        raise LocusDataError(f"exclude: model_id={unknown[0]!r} has no evaluations in {store.uri}")
-    models = [m for m in models if m not in set(job.exclude)]
+    models = trainable_models(store, job.encoder, job.exclude)
     if len(models) < job.scaling.workers:
         raise LocusDataError(f"{len(models)} models cannot be sharded over {job.scaling.workers} workers; "
                              f"use --workers {len(models)} or fewer")
@@ -116,12 +74,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     store = Store(job.root, versions=loop_config["table_versions"], check_layout=False)
-    shard = loop_config["models"][rank::world_size]
-    data = load_evaluation_set(store, job.encoder, model_ids=shard, scorer=job.scorer)
-    split = split_queries(data.query_ids, job.train.split_seed, method=job.train.split)
-    trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **job.model), job.train,
-                      collective=current_collective(), device=ray.train.torch.get_device(),
-                      prepare_model=ray.train.torch.prepare_model)
+    trainer = build_trainer(store, job, loop_config["models"][rank::world_size], collective=current_collective(),
+                            device=ray.train.torch.get_device(), prepare_model=ray.train.torch.prepare_model)
     restored = ray.train.get_checkpoint()
     if restored is not None:
         with restored.as_directory() as folder:
@@ -141,12 +95,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         _maybe_fail(int(metrics["epoch"]), rank, world_size)
 
     result = trainer.fit(report)
-    test = trainer.test_report()
-    snapshot = run_snapshot(trainer, job.train, job.scorer, store)
-    if rank == 0:
-        metrics = run_metrics(result, test) | {"workers": world_size, "run": loop_config["run_path"]}
-        save_checkpoint(store, result.model, encoder=job.encoder, train_config=job.train.model_dump(),
-                        snapshot=snapshot, metrics=metrics, routing=result.routing, version=loop_config["version"])
+    register_run(store, job, trainer, result, version=loop_config["version"], run_path=loop_config["run_path"])
 
 
 @contextmanager
@@ -197,13 +146,11 @@ def run_training(job: TrainJobConfig, *, address: str | None = None,
     `on_epoch` is called in this process with each epoch's validation metrics; with `log_file`, Ray's
     own output goes there (see `ray_session`)."""
     import ray.train
+    from locus.jobs.ray_session import ray_session
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from jobs.ray_session import ray_session
-    from locus.checkpoint import load_checkpoint
-
     models = preflight(job)
-    store = Store(job.root)
+    store = pinned(Store(job.root))
     version = new_version()
     name = job.name or version
     local = "://" not in store.uri
@@ -219,13 +166,11 @@ def run_training(job: TrainJobConfig, *, address: str | None = None,
                       log_file=log_file),
           _epoch_feed(on_epoch) as epochs):
         loop_config = {"job": job.model_dump(), "models": models, "version": version,
-                       "table_versions": store.table_versions(),
+                       "table_versions": store.versions,
                        "run_path": store.path("runs", name), "epochs": epochs}
         trainer = TorchTrainer(train_worker, train_loop_config=loop_config, scaling_config=scaling,
                                run_config=run_config,
                                torch_config=TorchConfig(backend="nccl" if job.scaling.gpu else "gloo"))
         with _own_ctrl_c():
             trainer.fit()
-    registered = load_checkpoint(store, version)
-    return TrainJobResult(version=version, metrics=registered.meta["metrics"], snapshot=registered.meta["snapshot"],
-                          run_path=store.path("runs", name))
+    return TrainJobResult(meta=read_meta(store, version), run_path=store.path("runs", name))

@@ -43,16 +43,6 @@ class RouteCalibration:
             return logit(probs)
         return self.shrinkage * logit(probs) + (1.0 - self.shrinkage) * np.asarray(model_ability)[:, None]
 
-    def to_dict(self) -> dict:
-        return {"shrinkage": self.shrinkage, "reference": list(self.reference)}
-
-    @classmethod
-    def from_dict(cls, meta: dict | None) -> RouteCalibration:
-        """The calibration saved in checkpoint metadata; versions saved before it route on p alone."""
-        if not meta:
-            return cls()
-        return cls(float(meta["shrinkage"]), tuple(meta["reference"]))
-
 
 def fit_calibration(probs: np.ndarray, scores: np.ndarray, query_ids: Sequence[str]) -> RouteCalibration:
     """Choose lam by routing accuracy on validation queries (probs, scores: [models, queries]).

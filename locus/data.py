@@ -72,9 +72,10 @@ class EvaluationSet:
         return out
 
 
-def trainable_models(store: Store, encoder: str) -> list[str]:
-    """The models a training run can use, checked from the store's listing alone (no table is read):
-    fails clearly when there are no evaluations or `encoder` has encoded no query."""
+def trainable_models(store: Store, encoder: str, exclude: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The models a training run uses (every model with evaluations, less `exclude`), checked from
+    the store's listing alone (no table is read, no torch): fails clearly when there are no
+    evaluations, `encoder` has encoded no query, or an excluded model is unknown."""
     from locus.store import encoder_slug
 
     models = store.model_ids()
@@ -83,7 +84,9 @@ def trainable_models(store: Store, encoder: str) -> list[str]:
     if encoder_slug(encoder) not in store.query_encoders():
         raise LocusDataError(f"store {store.uri}: no query embeddings for encoder {encoder!r}; "
                              f"run `locus encode --encoder {encoder}` first")
-    return models
+    if unknown := sorted(set(exclude) - set(models)):
+        raise LocusDataError(f"exclude: model_id={unknown[0]!r} has no evaluations in {store.uri}")
+    return [m for m in models if m not in set(exclude)]
 
 
 def one_score_per_pair(evaluations: pa.Table, benchmarks: pa.Table) -> pa.Table:

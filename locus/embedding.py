@@ -6,12 +6,16 @@ model, so embedding many models on a shared query set costs O(d) per evaluation 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from locus.errors import LocusDataError
-from locus.model import Locus
+from locus.model.locus import Locus
+from locus.progress import Advance, no_progress
+from locus.store import Store
 
 
 def pad_batch(index: list[np.ndarray], scores: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -27,8 +31,7 @@ def pad_batch(index: list[np.ndarray], scores: list[np.ndarray]) -> tuple[torch.
 
 @torch.no_grad()
 def embed_models(model: Locus, phi: np.ndarray | torch.Tensor, index: list[np.ndarray], scores: list[np.ndarray],
-                 *, max_tokens: int | None = None, progress: bool = False,
-                 names: list[str] | None = None) -> np.ndarray:
+                 *, max_tokens: int | None = None, names: list[str] | None = None) -> np.ndarray:
     """Embed each model from its evaluations (query positions into `phi`, scores) -> [M, d].
 
     Models are batched by similar set size so that padding stays small; `max_tokens` bounds
@@ -47,7 +50,6 @@ def embed_models(model: Locus, phi: np.ndarray | torch.Tensor, index: list[np.nd
     projected = model.project_queries(phi_t)  # once per query, shared by every model
     order = np.argsort([len(i) for i in index], kind="stable")
     out = torch.empty((len(index), model.config.dim), device=device)
-    bar = tqdm(total=len(index), desc="embedding models", disable=not progress)
     start = 0
     while start < len(order):
         stop = start + 1
@@ -57,9 +59,7 @@ def embed_models(model: Locus, phi: np.ndarray | torch.Tensor, index: list[np.nd
         idx, val, mask = pad_batch([index[c] for c in chunk], [scores[c] for c in chunk])
         out[torch.as_tensor(chunk, device=device)] = model.embed_projected(
             projected[idx.to(device)], val.to(device), mask.to(device))
-        bar.update(len(chunk))
         start = stop
-    bar.close()
     return out.cpu().numpy()
 
 
@@ -73,18 +73,81 @@ def predict_matrix(model: Locus, z: np.ndarray, phi: np.ndarray | torch.Tensor) 
     return torch.sigmoid(logits).cpu().numpy()
 
 
-def embed_store(store, version: str = "latest", *, model_ids: list[str] | None = None,
-                scorer: str | None = None, progress: bool = False) -> tuple[str, list[str]]:
-    """Embed models of the store (all, or `model_ids`) with a checkpoint from all their stored
-    evaluations, and upsert the model-embedding table. Returns (version, embedded model ids)."""
-    from locus.checkpoint import load_checkpoint
-    from locus.data import load_evaluation_set
-    from locus.validation import validate_vectors
+@dataclass
+class Embedded:
+    """Embeddings of some models, with the number of evaluations each was embedded from."""
 
-    checkpoint = load_checkpoint(store, version)
-    data = load_evaluation_set(store, checkpoint.encoder, model_ids=model_ids, scorer=scorer)
-    validate_vectors(data.phi, checkpoint.model.config.query_dim, name=f"query_embeddings[{checkpoint.encoder}]")
-    z = embed_models(checkpoint.model, data.phi, data.query_index, data.scores, progress=progress,
-                     names=data.model_ids)
-    store.write_model_embeddings(checkpoint.version, data.model_ids, z, [len(s) for s in data.scores])
-    return checkpoint.version, data.model_ids
+    model_ids: list[str]
+    vectors: np.ndarray  # [models, d]
+    n_evaluations: list[int]
+
+
+class StoreEmbedder:
+    """A version's network and its encoder's query vectors, loaded once, embedding models of a store
+    from all of their stored evaluations: the work of `locus embed` in one process, and of each
+    actor of the Ray Data job (locus.jobs.embed)."""
+
+    def __init__(self, store: Store, version: str = "latest", *, scorer: str | None = None,
+                 device: str = "cpu") -> None:
+        from locus.checkpoint import load_checkpoint
+        from locus.validation import validate_vectors
+
+        self.store, self.scorer = store, scorer
+        self.checkpoint = load_checkpoint(store, version)
+        self.queries = store.read_query_embeddings(self.checkpoint.encoder)
+        validate_vectors(self.queries[1], self.checkpoint.model.config.query_dim,
+                         name=f"query_embeddings[{self.checkpoint.encoder}]")
+        self.model = self.checkpoint.model.to(torch.device(device))
+
+    def __call__(self, model_ids: list[str]) -> Embedded:
+        from locus.data import load_evaluation_set
+
+        data = load_evaluation_set(self.store, self.checkpoint.encoder, model_ids=model_ids, scorer=self.scorer,
+                                   queries=self.queries)
+        z = embed_models(self.model, data.phi, data.query_index, data.scores, names=data.model_ids)
+        return Embedded(data.model_ids, z, [len(s) for s in data.scores])
+
+
+def models_to_embed(store: Store, model_ids: list[str] | None = None) -> list[str]:
+    """The models to embed (all with evaluations, or `model_ids`); fails clearly on an unknown one."""
+    known = store.model_ids()
+    models = known if model_ids is None else list(model_ids)
+    if missing := sorted(set(models) - set(known)):
+        raise LocusDataError(f"model_id={missing[0]!r} has no evaluations in {store.uri}")
+    if not models:
+        raise LocusDataError(f"store {store.uri}: no evaluations; nothing to embed")
+    return models
+
+
+Shards = Callable[[str, list[str]], Iterable[Embedded]]  # (version, models) -> embeddings, part by part
+BATCH_MODELS = 256  # models read and embedded together in one process (a partition-pruned read each)
+
+
+def embed_store(store: Store, version: str = "latest", *, model_ids: list[str] | None = None,
+                scorer: str | None = None, shards: Shards | None = None,
+                progress: Advance = no_progress) -> tuple[str, list[str]]:
+    """Embed models of the store (all, or `model_ids`) with a version from all their stored
+    evaluations, and upsert the model-embedding table in one commit. `shards` decides where the
+    work runs (the Ray Data job passes an actor pool); by default this process, in batches.
+    Returns (version, embedded model ids)."""
+    from locus.checkpoint import resolve_version
+
+    version = resolve_version(store, version)  # 'latest' resolved once: every part uses the same version
+    models = models_to_embed(store, model_ids)
+    parts = []
+    for part in (shards or _here(store, scorer))(version, models):
+        parts.append(part)
+        progress(len(part.model_ids))
+    ids = [m for p in parts for m in p.model_ids]
+    store.write_model_embeddings(version, ids, np.concatenate([p.vectors for p in parts]).astype(np.float32),
+                                 [n for p in parts for n in p.n_evaluations])
+    return version, sorted(ids)
+
+
+def _here(store: Store, scorer: str | None) -> Shards:
+    def run(version: str, models: list[str]) -> Iterator[Embedded]:
+        embedder = StoreEmbedder(store, version, scorer=scorer)
+        for start in range(0, len(models), BATCH_MODELS):
+            yield embedder(models[start:start + BATCH_MODELS])
+
+    return run

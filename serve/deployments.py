@@ -8,13 +8,13 @@ import threading
 import time
 
 import numpy as np
+from locus.serve.settings import ServeSettings
 from ray import serve
 
 from locus.errors import LocusDataError
 from locus.registration import register_model
 from locus.routing import ModelPool, adhoc_query_id, query_table
 from locus.store import Store
-from serve.settings import ServeSettings
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.5})

@@ -14,13 +14,8 @@ import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from ray import serve
-from ray.serve.handle import DeploymentHandle
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from locus.errors import LocusDataError, UnknownModelError
-from serve.cache import VectorCache
-from serve.schemas import (
+from locus.serve.cache import VectorCache
+from locus.serve.schemas import (
     CompareRequest,
     CompareResponse,
     EmbeddingRequest,
@@ -31,7 +26,12 @@ from serve.schemas import (
     RouteRequest,
     RouteResponse,
 )
-from serve.settings import ServeSettings
+from locus.serve.settings import ServeSettings
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from locus.errors import LocusDataError, UnknownModelError
 
 _limits = {"max_request_bytes": ServeSettings.model_fields["max_request_bytes"].default}  # set per replica
 api = FastAPI(title="LOCUS", description="Route queries to the LLM most likely to answer them; embed, compare "
@@ -108,7 +108,7 @@ class Ingress:
         self.cache = VectorCache(self.settings.encoder_cache_size)
         # Serve ships this class by value, with copies of module globals: set the module's own limit,
         # which the middleware (shipped by reference) reads
-        from serve import ingress as module
+        from locus.serve import ingress as module
 
         module._limits["max_request_bytes"] = self.settings.max_request_bytes
 

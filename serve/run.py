@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from locus.jobs.ray_session import ray_session
+from locus.serve.app import build
+from locus.serve.settings import ServeSettings
 from ray import serve
-
-from jobs.ray_session import ray_session
-from serve.app import build
-from serve.settings import ServeSettings
 
 APP_NAME = "locus"
 

@@ -34,7 +34,7 @@ def encoded_store_template(tmp_path_factory) -> Path:
     queries, evaluations = sample_slice()
     store.write_queries(queries)
     store.write_evaluations(evaluations)
-    encode_store(store, DEFAULT_ENCODER, progress=False)
+    encode_store(store, DEFAULT_ENCODER)
     return root
 
 

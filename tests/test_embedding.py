@@ -9,7 +9,8 @@ from locus.data import load_evaluation_set
 from locus.embedding import embed_models, embed_store
 from locus.encoders import DEFAULT_ENCODER
 from locus.errors import LocusDataError
-from locus.model import Locus, ModelConfig
+from locus.model import ModelConfig
+from locus.model.locus import Locus
 from locus.training import TrainConfig
 from locus.training.run import fit_store
 

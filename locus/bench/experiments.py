@@ -16,9 +16,10 @@ from locus.data import QuerySplit, load_evaluation_set, split_queries
 from locus.embedding import embed_models, predict_matrix
 from locus.heldout import checkpoint_data
 from locus.metrics import correctness_accuracy, distance_matrix, quality_report, routing_accuracy
-from locus.model import ModelConfig
+from locus.model import ModelShape
 from locus.store import Store
-from locus.training import TrainConfig, Trainer
+from locus.training import TrainConfig
+from locus.training.loop import Trainer
 
 Log = Callable[[str], None]
 
@@ -157,7 +158,7 @@ def latent_count(store: Store, out_dir: Path, *, encoder: str, counts: tuple[int
     test = data.dense(split.test)
     rows = []
     for r in counts:
-        trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], num_latents=r), config)
+        trainer = Trainer(data, split, ModelShape(num_latents=r), config)
         trainer.fit()
         start = time.perf_counter()
         z = trainer.embed_train()

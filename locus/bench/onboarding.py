@@ -14,10 +14,11 @@ from locus.bench.plots import line_panels
 from locus.data import load_evaluation_set, split_queries
 from locus.embedding import embed_models, predict_matrix
 from locus.metrics import correctness_accuracy
-from locus.model import ModelConfig
+from locus.model import ModelShape
 from locus.onboarding import STRATEGIES, Candidates, propose, rounds
 from locus.store import Store
-from locus.training import TrainConfig, Trainer
+from locus.training import TrainConfig
+from locus.training.loop import Trainer
 
 
 def _order(strategy: str, trainer: Trainer, candidates: Candidates, scores: np.ndarray, budgets: list[int],
@@ -41,7 +42,7 @@ def onboarding_benchmark(store: Store, out_dir: Path, *, encoder: str, holdout: 
     held = np.sort(np.random.default_rng(0).choice(len(data.model_ids), size=holdout, replace=False))
     rest = np.setdiff1d(np.arange(len(data.model_ids)), held)
     log(f"training without {', '.join(data.model_ids[m] for m in held)}")
-    trainer = Trainer(data.select_models(rest), split, ModelConfig(query_dim=data.phi.shape[1]),
+    trainer = Trainer(data.select_models(rest), split, ModelShape(),
                       config or TrainConfig())
     trainer.fit()
     pool_z = trainer.embed_train()

@@ -12,9 +12,10 @@ from locus.baselines import BASELINES
 from locus.data import EvaluationSet, QuerySplit, load_evaluation_set, split_queries
 from locus.embedding import embed_models, predict_matrix
 from locus.metrics import correctness_accuracy, quality_report
-from locus.model import ModelConfig
+from locus.model import ModelShape
 from locus.store import Store
-from locus.training import TrainConfig, Trainer
+from locus.training import TrainConfig
+from locus.training.loop import Trainer
 
 METHODS = ("locus", "mf", "irt", "knn", "single_best", "random", "oracle")
 REPORTED = ("routing_acc", "hit3", "correctness_acc", "auc")
@@ -22,7 +23,7 @@ REPORTED = ("routing_acc", "hit3", "correctness_acc", "auc")
 
 def _train_locus(data: EvaluationSet, split: QuerySplit, budget: int | None, seed: int,
                  config: TrainConfig) -> Trainer:
-    trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1]),
+    trainer = Trainer(data, split, ModelShape(),
                       config.model_copy(update={"seed": seed, "split_seed": seed, "split": "permutation",
                                                 "budget": budget}))
     trainer.fit()

@@ -14,7 +14,8 @@ from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
 from locus.embedding import embed_models
-from locus.model import Locus, ModelConfig
+from locus.model import ModelConfig
+from locus.model.locus import Locus
 
 CASES = ((1000, 1024), (29, 9600))
 QUERY_POOL = 12032

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import types
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -37,7 +41,7 @@ def ray_logs(root: str, command: str, verbose: bool) -> Iterator[Path | None]:
     if verbose:
         yield None
         return
-    from jobs.ray_session import ray_log_file
+    from locus.jobs.ray_session import ray_log_file
 
     path = ray_log_file(root, command)
     try:
@@ -51,7 +55,64 @@ def described(model: type, field: str) -> str:
     """Help text of a config field: its description and its default, both read from the typed config
     (where they are defined once), for a flag that leaves the field unset by default."""
     info = model.model_fields[field]
-    return info.description if info.default is None else f"{info.description} [default: {info.default}]"
+    text = info.description or field.replace("_", " ")
+    if info.default_factory is not None or info.default is None or info.is_required():
+        return text
+    return f"{text} [default: {info.default}]"
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Command-line options for fields of a config `model` (all, or `fields`), gathered at the
+    nested path `at` of the settings the command receives."""
+
+    model: type
+    at: tuple[str, ...] = ()
+    fields: tuple[str, ...] | None = None
+
+
+def _unset_allowed(annotation: object) -> object:
+    """The field's type with None added: a flag left out keeps the config's default."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation):
+        return annotation
+    return annotation | None
+
+
+def config_flags(*groups: Flags) -> Callable[[Callable], Callable]:
+    """Give a command one option per config field (`--max-epochs` for `max_epochs`), with the help
+    and default read from the config, and call it with `settings`: the nested mapping of the flags
+    that were given. A parameter of the command's own with a field's name takes its place."""
+
+    def wrap(command: Callable) -> Callable:
+        signature = inspect.signature(command, eval_str=True)  # typer reads the options off the real types
+        own = [p for p in signature.parameters.values() if p.name != "settings"]
+        taken, placed, added = {p.name for p in own}, {}, []
+        for group in groups:
+            for name in group.fields or tuple(group.model.model_fields):
+                if name in taken:
+                    continue
+                info = group.model.model_fields[name]
+                option = typer.Option(help=described(group.model, name), show_default=False)
+                added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                               annotation=Annotated[_unset_allowed(info.annotation), option]))
+                placed[name] = (*group.at, name)
+                taken.add(name)
+
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            settings: dict = {}
+            for name, path in placed.items():
+                if (value := kwargs.pop(name)) is not None:
+                    node = settings
+                    for key in path[:-1]:
+                        node = node.setdefault(key, {})
+                    node[path[-1]] = value
+            return command(*args, settings=settings, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *added])
+        return wrapper
+
+    return wrap
 
 
 def fail(exc: Exception) -> None:

@@ -73,20 +73,21 @@ def encode(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
            gpu: Annotated[bool, typer.Option(help="with --ray: one GPU per actor")] = False,
            address: Annotated[str | None, typer.Option(help="with --ray: Ray cluster to join")] = None,
            verbose: Verbose = False) -> None:
-    """Embed query texts with a sentence encoder; only queries not yet encoded are processed."""
-    if ray:
-        from jobs.encode import run_encoding
-        from locus.encoders import queries_to_encode
-        from locus.progress import progress_bar
+    """Embed query texts with a sentence encoder; only queries not yet encoded are processed, and
+    each chunk is stored as it is done."""
+    from locus.encoders import encode_store, queries_to_encode
+    from locus.progress import progress_bar
 
-        todo = queries_to_encode(open_store(root), encoder)
-        with (ray_logs(root, "encode", verbose) as log, progress_bar(console, "encoding", todo.num_rows,
-                                                                      unit="queries") as advance):
-            done, total = run_encoding(root, encoder, actors=actors, batch_size=batch_size, gpu=gpu, address=address,
-                                       todo=todo, progress=advance, log_file=log)
-        console.print(f"{encoder}: encoded {done} new of {total} queries with Ray Data")
-        return
-    from locus.encoders import encode_store
+    store = open_store(root)
+    pending = queries_to_encode(store, encoder)
+    with progress_bar(console, "encoding", pending.num_rows, unit="queries") as advance:
+        if ray:
+            from locus.jobs.encode import run_encoding
 
-    report = encode_store(open_store(root), encoder, batch_size=batch_size, progress=True)
-    console.print(f"{report.encoder}: encoded {report.encoded} new of {report.total} queries ({report.dim}-d)")
+            with ray_logs(root, "encode", verbose) as log:
+                report = run_encoding(root, encoder, actors=actors, batch_size=batch_size, gpu=gpu, address=address,
+                                      pending=pending, progress=advance, log_file=log)
+        else:
+            report = encode_store(store, encoder, batch_size=batch_size, pending=pending, progress=advance)
+    console.print(f"{report.encoder}: encoded {report.encoded} new of {report.total} queries ({report.dim}-d)"
+                  + (" with Ray Data" if ray else ""))

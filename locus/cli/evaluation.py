@@ -22,8 +22,8 @@ def run(config: Annotated[Path, typer.Argument(help="YAML evaluation config (roo
         address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: start a local one)")]
         = None) -> None:
     """Generate, score and store every missing (model, query) pair of the config; safe to re-run."""
-    from jobs.eval_config import EvalConfig
-    from jobs.evaluate import run_evaluation
+    from locus.jobs.eval_config import EvalConfig
+    from locus.jobs.evaluate import run_evaluation
 
     reports = run_evaluation(EvalConfig.from_yaml(config), address=address, log=console.print)
     table = Table(title="evaluation job")

@@ -41,7 +41,7 @@ def _client(address: str | None):
 def _runtime_env(path: Path | None, working_dir: Path | None) -> dict:
     import yaml
 
-    from jobs.ray_session import job_env
+    from locus.jobs.ray_session import job_env
 
     env = (yaml.safe_load(path.read_text()) or {}) if path else {}
     if not isinstance(env, dict):

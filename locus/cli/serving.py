@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Annotated
 
@@ -35,19 +36,42 @@ def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
     from locus.store import Store
 
     resolve_version(Store(root), version)  # before Ray and Serve start: a store with no version answers at once
-    from serve.run import serving
-    from serve.settings import Autoscaling, ServeSettings
+    from locus.serve.run import serving
+    from locus.serve.settings import Autoscaling, ServeSettings
 
     scaling = Autoscaling(max_replicas=max_replicas)
     settings = ServeSettings(root=root, version=version, write_token=write_token, read_token=read_token,
                              encoder=scaling, locus=scaling, ingress=scaling,
                              encoder_max_tokens=encoder_max_tokens or None, encoder_int8=encoder_int8)
     with serving(settings, host=host, port=port, address=address) as url:
-        console.print(f"LOCUS is serving at [bold]{url}[/] (API docs: {url}/docs); Ctrl-C stops it")
-        console.print(f"  curl -s {url}/v1/route -H 'content-type: application/json' "
-                      "-d '{\"query\": \"What is the derivative of x^2?\"}'", markup=False)
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            console.print("stopping")
+        serve_until_interrupted(url)
+
+
+EXAMPLE_CURLS = (  # two of the README's examples under Serving
+    "curl -s localhost:8000/v1/route -H 'content-type: application/json' "
+    "-d '{\"query\": \"What is the derivative of x^2?\", \"k\": 3}'",
+    "curl -s 'localhost:8000/v1/models/gemini-1.5-pro-002/neighbors?k=3'",
+)
+
+
+def serve_until_interrupted(url: str, *, write_token: str | None = None) -> None:
+    """Say where the app serves and how to call it, then wait for Ctrl-C. With `write_token`, a token
+    this process made, print the export line registrations need."""
+    console.print(f"\nLOCUS is serving at [bold]{url}[/] (API docs: {url}/docs). In another shell:", highlight=False)
+    if write_token is not None:
+        console.print(f"  export LOCUS_WRITE_TOKEN={write_token}   # registrations need it", markup=False,
+                      highlight=False)
+    for line in EXAMPLE_CURLS:
+        console.print(f"  {line.replace('localhost:8000', url.removeprefix('http://'))}", markup=False,
+                      highlight=False)
+    console.print("(more under Serving in README.md). Ctrl-C stops the server and a Ray cluster started here.")
+    # Ray (Train's run, its deferred-signal guards) may leave its own SIGINT handler behind, which
+    # swallowed Ctrl-C now and then: whatever is installed, Ctrl-C ends this wait
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -9,55 +9,38 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from locus.checkpoint import CheckpointMeta
 from locus.cli.common import (
-    DEFAULT_ENCODER,
     DEFAULT_ROOT,
-    Encoder,
+    Flags,
     Root,
     Verbose,
     Version,
+    config_flags,
     console,
+    described,
     open_store,
     ray_logs,
     reports_errors,
 )
 from locus.errors import LocusDataError
+from locus.jobs.train_config import ScalingSpec, TrainJobConfig
+from locus.model import ModelShape
 from locus.store import resolve_root
+from locus.training import TrainConfig, TrainRun
 
-Budget = Annotated[int | None, typer.Option(help="training evaluations per model (default: all)")]
-MaxEpochs = Annotated[int | None, typer.Option(help="upper bound on epochs (default: 30)")]
-StepsPerEpoch = Annotated[int | None, typer.Option(help="optimiser steps per epoch (default: 100)")]
-Patience = Annotated[int | None, typer.Option(help="epochs without improvement before stopping (default: 4)")]
-Monitor = Annotated[str | None, typer.Option(
-    help="validation metric for early stopping and the best checkpoint: val_loss | correctness_acc | "
-         "routing_acc | auc (default: val_loss)")]
-TrainSeed = Annotated[int | None, typer.Option("--seed", help="seed of initialisation and sampling (default: 0)")]
-SplitSeed = Annotated[int | None, typer.Option(help="seed of the query split (default: 0)")]
-Split = Annotated[str | None, typer.Option(
-    help="hash: a query's part follows from its id and the seed, so added queries move none | permutation: "
-         "the published LOCUS split of the sorted ids (default: hash)")]
-MaxMinutes = Annotated[float | None, typer.Option(help="wall-time limit (default: none)")]
-Scorer = Annotated[str | None, typer.Option(help="use only evaluations of this scorer")]
-Dim = Annotated[int | None, typer.Option(help="embedding width d (default: 128)")]
-Latents = Annotated[int | None, typer.Option(help="latents r per block (default: 64)")]
-Depth = Annotated[int | None, typer.Option(help="latent-bottleneck blocks L (default: 2)")]
-
-
-def _given(**values) -> dict:
-    """The options the user set; everything else keeps the typed config's default."""
-    return {k: v for k, v in values.items() if v is not None}
+# the same flags for `fit` and `train`, each a field of the typed configs with its help and default
+RUN_FLAGS = (Flags(TrainRun, fields=("encoder", "scorer", "exclude")), Flags(TrainConfig, at=("train",)),
+             Flags(ModelShape, at=("model",)))
 
 
 @reports_errors
-def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER, budget: Budget = None,
-        max_epochs: MaxEpochs = None, steps_per_epoch: StepsPerEpoch = None, patience: Patience = None,
-        monitor: Monitor = None, seed: TrainSeed = None, split_seed: SplitSeed = None, split: Split = None,
-        max_minutes: MaxMinutes = None, scorer: Scorer = None, dim: Dim = None, num_latents: Latents = None,
-        depth: Depth = None,
-        data_of: Annotated[str | None, typer.Option(
+@config_flags(*RUN_FLAGS)
+def fit(root: Root = DEFAULT_ROOT, data_of: Annotated[str | None, typer.Option(
             help="train on exactly the data VERSION trained on: every table read at the version it recorded "
-                 "(time travel)")] = None) -> None:
-    """Train the LOCUS encoder and predictor in this process; register a version and report test quality."""
+                 "(time travel)")] = None, *, settings: dict) -> None:
+    """Train the LOCUS encoder and predictor in this process; register a version and report test quality.
+    Every TrainConfig and ModelShape field is a flag; a flag left out keeps its default."""
     from locus.data import trainable_models
 
     store = open_store(root)
@@ -65,67 +48,43 @@ def fit(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER, budget: B
         from locus.checkpoint import training_data
 
         store = training_data(store, data_of)
-    trainable_models(store, encoder)  # before torch is imported: an empty store answers at once
-    from locus.training import TrainConfig
-    from locus.training.run import fit_store
+    run = TrainRun.model_validate(settings)
+    trainable_models(store, run.encoder, run.exclude)  # before torch is imported: an empty store answers at once
+    from locus.training.run import train_version
 
-    config = TrainConfig(**_given(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
-                                  patience=patience, monitor=monitor, seed=seed, split_seed=split_seed,
-                                  split=split, max_minutes=max_minutes))
-    summary = fit_store(store, encoder=encoder, train_config=config, scorer=scorer,
-                        model_overrides=_given(dim=dim, num_latents=num_latents, depth=depth), on_epoch=_print_epoch)
-    console.print(f"best epoch {summary.result.best_epoch} of {len(summary.result.history)} "
-                  f"({summary.result.seconds:.0f} s); checkpoint [bold]{summary.version}[/]; routing shrinkage "
-                  f"{summary.result.routing.shrinkage:.1f} (1: trust per-query differences, 0: one best model)")
-    _print_test(summary.test, summary.num_models, summary.num_queries)
+    summary = train_version(store, run, on_epoch=_print_epoch)
+    _print_registered(summary.meta)
 
 
 @reports_errors
+@config_flags(*RUN_FLAGS, Flags(ScalingSpec, at=("scaling",)),
+              Flags(TrainJobConfig, fields=("max_failures", "keep_checkpoints", "name")))
 def train(root: Annotated[str | None, typer.Option(
               callback=lambda v: v and resolve_root(v),
               help=f"storage root: a path or a pyarrow URI (s3://...) [default: `root:` of --config, else "
                    f"{DEFAULT_ROOT}]")] = None,
-          config: Annotated[Path | None, typer.Option(help="YAML TrainJobConfig (root, encoder, train, model, "
+          config: Annotated[Path | None, typer.Option(help="YAML of a TrainJobConfig (root, encoder, train, model, "
                                                            "scaling, max_failures, ...); flags override it")] = None,
-          workers: Annotated[int | None, typer.Option(help="Ray Train workers (default: 2)")] = None,
-          gpu: Annotated[bool | None, typer.Option("--gpu/--cpu", help="one GPU per worker (nccl) or CPU (gloo)")]
-          = None,
-          cpus_per_worker: Annotated[float | None, typer.Option(help="CPUs per worker (default: 1)")] = None,
           address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: RAY_ADDRESS, else start a "
                                                            "local one)")] = None,
-          encoder: Annotated[str | None, typer.Option(help="query encoder (default: all-MiniLM-L6-v2)")] = None,
-          max_failures: Annotated[int | None, typer.Option(help="restarts from the last checkpoint after a lost "
-                                                                "worker (default: 2)")] = None,
-          name: Annotated[str | None, typer.Option(help="run name under <root>/runs (default: the version)")] = None,
-          exclude: Annotated[list[str] | None, typer.Option(help="leave this model out of training (repeatable); "
-                                                                 "embed it afterwards with `locus embed`")] = None,
-          budget: Budget = None, max_epochs: MaxEpochs = None, steps_per_epoch: StepsPerEpoch = None,
-          patience: Patience = None, monitor: Monitor = None, seed: TrainSeed = None, split_seed: SplitSeed = None,
-          split: Split = None, max_minutes: MaxMinutes = None, scorer: Scorer = None, dim: Dim = None,
-          num_latents: Latents = None,
-          depth: Depth = None, verbose: Verbose = False) -> None:
+          verbose: Verbose = False, *,
+          settings: dict) -> None:
     """Train with Ray Train (DDP over N workers, a checkpoint every epoch, resume after a lost worker);
-    the best weights are registered as a version."""
-    from jobs.train import TrainJobConfig, run_training
+    the best weights are registered as a version. Every TrainConfig, ModelShape and ScalingSpec
+    field is a flag; a flag left out keeps the --config file's value, else the default."""
+    from locus.config_files import merged, read_settings
+    from locus.jobs.train import run_training
 
-    base = TrainJobConfig.from_yaml(config).model_dump() if config else {}
+    base = read_settings(config) if config else {}
     if root is None and "root" not in base:
         root = resolve_root(DEFAULT_ROOT)
-    job = TrainJobConfig.model_validate(base | _given(
-        root=root, encoder=encoder, scorer=scorer, max_failures=max_failures, name=name, exclude=exclude,
-        train=base.get("train", {}) | _given(budget=budget, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
-                                             patience=patience, monitor=monitor, seed=seed, split_seed=split_seed,
-                                             split=split, max_minutes=max_minutes),
-        model=base.get("model", {}) | _given(dim=dim, num_latents=num_latents, depth=depth),
-        scaling=base.get("scaling", {}) | _given(workers=workers, gpu=gpu, cpus_per_worker=cpus_per_worker)))
+    settings |= {"root": root} if root else {}
+    job = TrainJobConfig.model_validate(merged(base, settings))
     console.print(f"training on {job.scaling.workers} {'GPU' if job.scaling.gpu else 'CPU'} worker(s); "
                   f"runs under {open_store(job.root).path('runs')}")
     with ray_logs(job.root, "train", verbose) as log:
         result = run_training(job, address=address, on_epoch=_print_epoch, log_file=log)
-    metrics = result.metrics
-    console.print(f"best epoch {metrics['best_epoch']} of {len(metrics['history'])} ({metrics['seconds']:.0f} s); "
-                  f"registered version [bold]{result.version}[/]")
-    _print_test(metrics["test"], len(result.snapshot["models"]), result.snapshot["n_queries"])
+    _print_registered(result.meta)
 
 
 def _print_epoch(m: dict[str, float]) -> None:
@@ -134,8 +93,13 @@ def _print_epoch(m: dict[str, float]) -> None:
                   f"auc {m['auc']:.3f}  [{m['seconds']:.0f} s]")
 
 
-def _print_test(test: dict[str, float], num_models: int, num_queries: int) -> None:
-    table = Table(title=f"test split ({num_models} models, {num_queries} queries in store)")
+def _print_registered(meta: CheckpointMeta) -> None:
+    """What `fit` and `train` say at the end: the version, the calibration, test quality."""
+    metrics, test = meta.metrics, meta.metrics.test
+    console.print(f"best epoch {metrics.best_epoch} of {len(metrics.history)} ({metrics.seconds:.0f} s); registered "
+                  f"version [bold]{meta.version}[/]; routing shrinkage {meta.routing.shrinkage:.1f} (1: trust "
+                  "per-query differences, 0: one best model)")
+    table = Table(title=f"test split ({len(meta.snapshot.models)} models, {meta.snapshot.n_queries} queries in store)")
     for column in ("metric", "LOCUS", "single best", "oracle"):
         table.add_column(column)
     table.add_row("routing accuracy", f"{test['routing_acc']:.3f}", f"{test['single_best']:.3f}",
@@ -157,26 +121,26 @@ def runs(root: Root = DEFAULT_ROOT,
     if json_:
         import json
 
-        print(json.dumps(entries, indent=2))
+        print(json.dumps([e.to_dict() for e in entries], indent=2))
         return
     if not entries:
         console.print(f"no registered versions in {root}; train one with `locus fit` or `locus train`")
         return
-    encoders = sorted({e["encoder"] for e in entries if "error" not in e})
+    encoders = sorted({e.meta.encoder for e in entries if e.meta})
     table = Table(title=f"registered versions in {root}", box=None, padding=(0, 1), pad_edge=False)
     for column in ("version", "created", "models", "evals", "split", "routing", "correct"):
         table.add_column(column, no_wrap=True)
     for e in entries:
-        if "error" in e:
-            table.add_row(e["version"], f"[red]{e['error']}[/]")
+        if e.meta is None:
+            table.add_row(e.version, f"[red]{e.error}[/]")
             continue
-        metrics, snapshot = e["metrics"], e["snapshot"]
-        split = {"hash": "hash", "permutation": "perm"}.get(snapshot.get("split", "permutation"), "?")
-        table.add_row(e["version"], e["created_at"][5:16].replace("T", " "), str(len(snapshot["models"])),
-                      f"{snapshot['n_train_evaluations']:,}", f"{split} {snapshot.get('split_seed', 0)}",
-                      f"{metrics['test']['routing_acc']:.3f}", f"{metrics['test']['correctness_acc']:.3f}")
+        snapshot, test = e.meta.snapshot, e.meta.metrics.test
+        split = {"hash": "hash", "permutation": "perm"}[snapshot.split]
+        table.add_row(e.version, e.meta.created_at[5:16].replace("T", " "), str(len(snapshot.models)),
+                      f"{snapshot.n_train_evaluations:,}", f"{split} {snapshot.split_seed}",
+                      f"{test['routing_acc']:.3f}", f"{test['correctness_acc']:.3f}")
     console.print(table)
-    latest = next((e["version"] for e in entries if e.get("latest")), "none")
+    latest = next((e.version for e in entries if e.latest), "none")
     console.print(f"latest: {latest}. Query encoder {', '.join(encoders)}; created in UTC; evals: training "
                   "evaluations; split: hash or the published permutation, and its seed; routing and correct: "
                   "test accuracy. Configs, table versions read and every metric: locus runs --json")
@@ -187,7 +151,7 @@ def embed(root: Root = DEFAULT_ROOT, version: Version = "latest",
           model: Annotated[str | None, typer.Option(help="embed only this model")] = None,
           evaluations: Annotated[Path | None, typer.Option(
               help="new evaluations of --model (CSV/JSONL/Parquet: query_id, score); stored, then embedded")] = None,
-          scorer: Scorer = None,
+          scorer: Annotated[str | None, typer.Option(help=described(TrainRun, "scorer"))] = None,
           ray: Annotated[bool, typer.Option("--ray", help="run as a Ray Data job (actor pool)")] = False,
           actors: Annotated[int, typer.Option(help="with --ray: actors holding the network")] = 1,
           gpu: Annotated[bool, typer.Option(help="with --ray: one GPU per actor")] = False,
@@ -203,19 +167,21 @@ def embed(root: Root = DEFAULT_ROOT, version: Version = "latest",
     if evaluations is not None:
         _store_model_evaluations(store, model, evaluations)
     models = [model] if model else None
-    if ray:
-        from jobs.embed import run_embedding
-        from locus.progress import progress_bar
+    from locus.progress import progress_bar
 
-        count = len(models or store.model_ids())
-        with ray_logs(root, "embed", verbose) as log, progress_bar(console, "embedding", count, unit="models") as step:
-            result = run_embedding(root, version, model_ids=models, scorer=scorer, actors=actors, gpu=gpu,
-                                   address=address, progress=step, log_file=log)
-        version, ids = result.version, result.model_ids
-    else:
-        from locus.embedding import embed_store
+    count = len(models or store.model_ids())
+    with progress_bar(console, "embedding", count, unit="models") as step:
+        if ray:
+            from locus.jobs.embed import run_embedding
 
-        version, ids = embed_store(store, version, model_ids=models, scorer=scorer, progress=True)
+            with ray_logs(root, "embed", verbose) as log:
+                result = run_embedding(root, version, model_ids=models, scorer=scorer, actors=actors, gpu=gpu,
+                                       address=address, progress=step, log_file=log)
+            version, ids = result.version, result.model_ids
+        else:
+            from locus.embedding import embed_store
+
+            version, ids = embed_store(store, version, model_ids=models, scorer=scorer, progress=step)
     console.print(f"embedded {len(ids)} model(s) with version {version} into {store.path('model_embeddings')}")
 
 

@@ -1,6 +1,6 @@
-"""The LOCUS set encoder and correctness predictor."""
+"""The LOCUS set encoder and correctness predictor: the network in `locus.model.locus` (torch),
+its typed configuration here (importable without torch)."""
 
-from locus.model.config import ModelConfig
-from locus.model.locus import Locus
+from locus.model.config import ModelConfig, ModelShape
 
-__all__ = ["Locus", "ModelConfig"]
+__all__ = ["ModelConfig", "ModelShape"]

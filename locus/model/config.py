@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ModelConfig(BaseModel):
-    """Shape of the set encoder (tokenizer, latent blocks, pooling) and of the predictor."""
+class ModelShape(BaseModel):
+    """Shape of the set encoder (tokenizer, latent blocks, pooling) and of the predictor: what a run
+    configures. The query width is the data's, so it is not here (see `ModelConfig`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    query_dim: int = Field(384, gt=0, description="width of the query embeddings phi(x)")
     dim: int = Field(128, gt=0, description="token and model-embedding width d")
     num_latents: int = Field(64, gt=0, description="learned latents r per bottleneck block")
     depth: int = Field(2, ge=1, description="latent-bottleneck blocks L")
@@ -19,3 +19,14 @@ class ModelConfig(BaseModel):
     predictor_hidden: int = Field(64, gt=0, description="hidden width of the correctness predictor")
     mean_path: bool = Field(True, description="add a linear map of the mean token to the pooled embedding")
     dropout: float = Field(0.2, ge=0, lt=1, description="dropout on the predictor's query features and hidden layer")
+
+
+class ModelConfig(ModelShape):
+    """A network's full configuration: its shape and the width of the query embeddings it reads."""
+
+    query_dim: int = Field(384, gt=0, description="width of the query embeddings phi(x)")
+
+    @classmethod
+    def for_queries(cls, shape: ModelShape, query_dim: int) -> ModelConfig:
+        """`shape` (a ModelConfig's own query width is replaced) for query embeddings of `query_dim`."""
+        return cls.model_validate(shape.model_dump(exclude={"query_dim"}) | {"query_dim": query_dim})

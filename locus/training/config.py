@@ -1,4 +1,5 @@
-"""Typed training configuration: episodes, optimiser, early stopping, seeds."""
+"""Typed training configuration: episodes, optimiser, early stopping, seeds (`TrainConfig`), and a
+run's data and network shape around it (`TrainRun`). Importable without torch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from locus.data import SplitMethod
+from locus.encoders import DEFAULT_ENCODER
+from locus.model import ModelShape
 
 Monitor = Literal["val_loss", "correctness_acc", "routing_acc", "auc"]
 
@@ -25,14 +28,14 @@ class TrainConfig(BaseModel):
     min_context: int = Field(32, gt=0, description="smallest encoder subset per episode")
     max_context: int = Field(1024, gt=0, description="largest encoder subset per episode")
     target_size: int = Field(256, gt=0, description="labelled target evaluations per model per episode")
-    steps_per_epoch: int = Field(100, gt=0)
-    max_epochs: int = Field(30, gt=0)
+    steps_per_epoch: int = Field(100, gt=0, description="optimiser steps per epoch")
+    max_epochs: int = Field(30, gt=0, description="upper bound on epochs")
     patience: int = Field(4, ge=1, description="epochs without improvement before stopping")
     monitor: Monitor = Field("val_loss", description="validation metric for early stopping and the best checkpoint")
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_steps: int = Field(100, ge=0)
-    grad_clip: float = Field(1.0, gt=0)
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate after warm-up")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    warmup_steps: int = Field(100, ge=0, description="steps of linear learning-rate warm-up")
+    grad_clip: float = Field(1.0, gt=0, description="gradient-norm clip")
     ema_decay: float | None = Field(0.995, gt=0, lt=1, description="validate and keep an exponential moving "
                                     "average of the weights with this decay per step (None: the raw weights)")
     max_minutes: float | None = Field(None, gt=0, description="stop after this much wall time")
@@ -46,3 +49,17 @@ class TrainConfig(BaseModel):
     @property
     def higher_is_better(self) -> bool:
         return self.monitor != "val_loss"
+
+
+class TrainRun(BaseModel):
+    """What a run trains on and how: data, network shape and optimisation (saved with the version)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: str = Field(DEFAULT_ENCODER, description="query encoder whose vectors the network reads")
+    scorer: str | None = Field(None, description="use only evaluations of this scorer (default: per benchmark, "
+                                                 "the scorer with the most evaluations)")
+    exclude: list[str] = Field(default_factory=list, description="models left out of training, to be embedded "
+                                                                 "afterwards from their evaluations (no retraining)")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    model: ModelShape = Field(default_factory=ModelShape)

@@ -27,7 +27,8 @@ from locus.calibration import RouteCalibration, ability, fit_calibration
 from locus.data import EvaluationSet, QuerySplit
 from locus.embedding import embed_models, predict_matrix
 from locus.metrics import quality_report, single_best_accuracy
-from locus.model import Locus, ModelConfig
+from locus.model import ModelConfig, ModelShape
+from locus.model.locus import Locus
 from locus.training.collective import Collective, SingleProcess
 from locus.training.config import TrainConfig
 from locus.training.sampler import Episode, EpisodeSampler
@@ -62,7 +63,7 @@ class Trainer:
     """Owns the model, optimiser, sampler, the train/validation views of the data and the
     early-stopping state (all of it restorable through `state_dict`)."""
 
-    def __init__(self, data: EvaluationSet, split: QuerySplit, model_config: ModelConfig, config: TrainConfig,
+    def __init__(self, data: EvaluationSet, split: QuerySplit, shape: ModelShape, config: TrainConfig,
                  *, collective: Collective | None = None, device: torch.device | str = "cpu",
                  prepare_model: Callable[[nn.Module], nn.Module] | None = None) -> None:
         torch.manual_seed(config.seed)
@@ -74,7 +75,7 @@ class Trainer:
         self.model_ids = self.collective.gather_list(data.model_ids)
         self.validation_scores = self.gather_dense(split.validation)
         self.phi = torch.as_tensor(data.phi, dtype=torch.float32, device=self.device)
-        self.model = Locus(model_config).to(self.device)
+        self.model = Locus(ModelConfig.for_queries(shape, data.phi.shape[1])).to(self.device)
         # Ray Train's prepare_model wraps it in DistributedDataParallel; one process trains it as is
         self.network = prepare_model(self.model) if prepare_model else self.model
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from locus.jobs.embed import run_embedding
 
-from jobs.embed import run_embedding
 from locus.embedding import embed_store
 from locus.errors import LocusDataError
 from locus.training import TrainConfig

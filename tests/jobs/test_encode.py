@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from locus.jobs.encode import run_encoding
 
-from jobs.encode import run_encoding
 from locus.encoders import DEFAULT_ENCODER, encode_texts
 from locus.store import Store
 from tests.conftest import sample_slice

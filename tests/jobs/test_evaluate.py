@@ -13,10 +13,10 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 import yaml
+from locus.jobs.eval_config import EvalConfig
+from locus.jobs.evaluate import run_evaluation
 from typer.testing import CliRunner
 
-from jobs.eval_config import EvalConfig
-from jobs.evaluate import run_evaluation
 from locus import schemas
 from locus.cli import app
 from locus.errors import LocusDataError

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from locus.jobs.train import TrainJobConfig, run_training
 from typer.testing import CliRunner
 
-from jobs.train import TrainJobConfig, run_training
 from locus.checkpoint import list_checkpoints, load_checkpoint
 from locus.cli import app
 from locus.errors import LocusDataError

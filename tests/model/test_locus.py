@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from locus.model import Locus, ModelConfig
+from locus.model import ModelConfig
+from locus.model.locus import Locus
 
 CONFIG = ModelConfig(query_dim=16, dim=32, num_latents=8, heads=4)
 

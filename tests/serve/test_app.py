@@ -13,12 +13,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from locus.serve.run import serving
+from locus.serve.settings import ServeSettings
 
 from locus.embedding import embed_store
 from locus.encoders import encode_texts
 from locus.routing import adhoc_query_id
-from serve.run import serving
-from serve.settings import ServeSettings
 
 pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
 
@@ -247,9 +247,8 @@ def test_openapi_docs_are_served(url):
 
 
 def test_read_token_protects_reads_when_configured(url, trained_store):
+    from locus.serve.app import build
     from ray import serve
-
-    from serve.app import build
 
     settings = ServeSettings(root=str(trained_store.uri), write_token=TOKEN, read_token="reader")
     serve.run(build(settings.model_dump()), name="private", route_prefix="/private")  # beside the open app

@@ -4,8 +4,7 @@ recently used."""
 from __future__ import annotations
 
 import numpy as np
-
-from serve.cache import VectorCache
+from locus.serve.cache import VectorCache
 
 
 def test_lookup_returns_hits_and_the_distinct_misses_in_order():

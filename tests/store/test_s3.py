@@ -63,15 +63,14 @@ def s3_root(tmp_path_factory):
 
 def test_import_encode_train_embed_and_ray_data_read_on_s3(s3_root):
     import ray
-
-    from jobs.embed import run_embedding
-    from jobs.train import TrainJobConfig, run_training
+    from locus.jobs.embed import run_embedding
+    from locus.jobs.train import TrainJobConfig, run_training
 
     root = f"{s3_root}/pipeline"
     store = Store(root)
     queries, evaluations = sample_slice(200)
     import_tables(store, queries, evaluations)
-    encode_store(store, DEFAULT_ENCODER, progress=False)
+    encode_store(store, DEFAULT_ENCODER)
     assert store.info()[1]["rows"] == evaluations.num_rows
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

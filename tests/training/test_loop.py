@@ -10,8 +10,9 @@ from locus.data import load_evaluation_set, split_queries
 from locus.embedding import predict_matrix
 from locus.encoders import DEFAULT_ENCODER
 from locus.errors import LocusDataError
-from locus.model import ModelConfig
-from locus.training import TrainConfig, Trainer
+from locus.model import ModelShape
+from locus.training import TrainConfig
+from locus.training.loop import Trainer
 from locus.training.run import fit_store
 
 SMALL = {"dim": 64, "num_latents": 16}
@@ -22,7 +23,7 @@ FAST = TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_ep
 def test_few_steps_beat_chance_on_held_out_queries(encoded_store):
     data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
     split = split_queries(data.query_ids, seed=0)
-    trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **SMALL), FAST)
+    trainer = Trainer(data, split, ModelShape(**SMALL), FAST)
     test_scores = data.dense(split.test)
     before = trainer.evaluate(split.test, test_scores)
     result = trainer.fit()
@@ -42,7 +43,7 @@ def test_training_is_reproducible_with_a_seed(encoded_store):
     cfg = FAST.model_copy(update={"max_epochs": 1, "steps_per_epoch": 5})
     losses = []
     for _ in range(2):
-        trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **SMALL), cfg)
+        trainer = Trainer(data, split, ModelShape(**SMALL), cfg)
         losses.append([trainer.step() for _ in range(5)])
     assert losses[0] == losses[1]
 
@@ -60,7 +61,7 @@ def test_fit_store_writes_a_loadable_checkpoint(encoded_store):
 
 def test_checkpoint_from_another_encoder_or_corrupt_is_refused(encoded_store):
     data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
-    trainer = Trainer(data, split_queries(data.query_ids), ModelConfig(query_dim=data.phi.shape[1], **SMALL), FAST)
+    trainer = Trainer(data, split_queries(data.query_ids), ModelShape(**SMALL), FAST)
     version = save_checkpoint(encoded_store, trainer.model, encoder="all-mpnet-base-v2", train_config={},
                               snapshot={}, metrics={})
     with pytest.raises(LocusDataError, match="trained on query encoder 'all-mpnet-base-v2'"):
@@ -86,13 +87,13 @@ def test_moving_average_is_validated_kept_and_resumed(encoded_store):
     data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
     split = split_queries(data.query_ids, seed=0)
     cfg = FAST.model_copy(update={"max_epochs": 2, "steps_per_epoch": 10, "ema_decay": 0.99})
-    trainer = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **SMALL), cfg)
+    trainer = Trainer(data, split, ModelShape(**SMALL), cfg)
     trainer.run_epoch()
     raw, averaged = trainer.model.state_dict(), trainer.evaluated.state_dict()
     assert trainer.evaluated is not trainer.model
     assert any(not torch.equal(raw[k], averaged[k]) for k in raw)
     assert all(torch.equal(trainer.best_state[k], averaged[k]) for k in raw)  # epoch 1 is the best so far
-    resumed = Trainer(data, split, ModelConfig(query_dim=data.phi.shape[1], **SMALL), cfg)
+    resumed = Trainer(data, split, ModelShape(**SMALL), cfg)
     resumed.load_state_dict(trainer.state_dict())
     assert all(torch.equal(resumed.evaluated.state_dict()[k], averaged[k]) for k in raw)
     result = trainer.fit()
