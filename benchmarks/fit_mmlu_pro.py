@@ -17,8 +17,8 @@ from pathlib import Path
 from locus.encoders import DEFAULT_ENCODER, encode_store
 from locus.importers import import_tables, read_mmlu_pro
 from locus.store import Store
-from locus.training import TrainConfig
-from locus.training.run import fit_store
+from locus.training import TrainConfig, TrainRun
+from locus.training.run import train_version
 
 
 def main() -> None:
@@ -39,12 +39,12 @@ def main() -> None:
     timings["encode_s"], timings["encoded"] = time.perf_counter() - start, report.encoded
     runs = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        summary = fit_store(store, encoder=DEFAULT_ENCODER, train_config=TrainConfig(seed=seed),
-                            on_epoch=lambda m: print({k: round(v, 4) for k, v in m.items()}, flush=True))
+        summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, train=TrainConfig(seed=seed)),
+                                on_epoch=lambda m: print({k: round(v, 4) for k, v in m.items()}, flush=True))
         runs.append({"seed": seed, "version": summary.version, "best_epoch": summary.result.best_epoch,
                      "epochs_run": len(summary.result.history), "seconds": summary.result.seconds,
                      "seconds_to_best": summary.result.history[summary.result.best_epoch - 1]["seconds"],
-                     "test": summary.test, "history": summary.result.history})
+                     "test": summary.meta.metrics.test, "history": summary.result.history})
         print(json.dumps({k: v for k, v in runs[-1].items() if k != "history"}, indent=1), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"timings": timings, "runs": runs}, indent=2))

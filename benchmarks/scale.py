@@ -26,8 +26,8 @@ from locus.encoders import DEFAULT_ENCODER, encode_store
 from locus.importers import import_tables
 from locus.importers.table import read_evaluations_file, read_queries_file
 from locus.store import Store
-from locus.training import TrainConfig
-from locus.training.run import fit_store
+from locus.training import TrainConfig, TrainRun
+from locus.training.run import train_version
 
 TOPICS = {
     "algebra": ["equation", "polynomial", "root", "variable", "solve", "factor"],
@@ -98,9 +98,10 @@ def main() -> None:
     stage("encode", start)
     start = time.perf_counter()
     config = TrainConfig(max_epochs=args.max_epochs)
-    summary = fit_store(store, encoder=DEFAULT_ENCODER, train_config=config,
-                        on_epoch=lambda m: print({k: round(v, 4) for k, v in m.items()}, flush=True))
-    stage("fit", start, best_epoch=summary.result.best_epoch, epochs=len(summary.result.history), test=summary.test)
+    summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, train=config),
+                            on_epoch=lambda m: print({k: round(v, 4) for k, v in m.items()}, flush=True))
+    stage("fit", start, best_epoch=summary.result.best_epoch, epochs=len(summary.result.history),
+          test=summary.meta.metrics.test)
     start = time.perf_counter()
     quality = run_quality_benchmark(store, encoder=DEFAULT_ENCODER,
                                     budgets=[int(b) for b in args.budgets.split(",")], seed=0, config=config)

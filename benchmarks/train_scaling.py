@@ -21,8 +21,8 @@ from locus.jobs.train import TrainJobConfig, run_training
 
 from locus.encoders import DEFAULT_ENCODER
 from locus.store import Store
-from locus.training import TrainConfig
-from locus.training.run import fit_store
+from locus.training import TrainConfig, TrainRun
+from locus.training.run import train_version
 
 
 def summarise(kind: str, wall: float, metrics: dict) -> dict:
@@ -49,9 +49,9 @@ def main() -> None:
     results = []
 
     start = time.perf_counter()
-    summary = fit_store(Store(args.root), encoder=DEFAULT_ENCODER, train_config=config)
+    summary = train_version(Store(args.root), TrainRun(encoder=DEFAULT_ENCODER, train=config))
     metrics = {"history": summary.result.history, "best_epoch": summary.result.best_epoch,
-               "validation": summary.result.best_metrics, "test": summary.test}
+               "validation": summary.result.best_metrics, "test": summary.meta.metrics.test}
     results.append(summarise("locus fit (1 process, 2 threads)", time.perf_counter() - start, metrics))
     print(results[-1], flush=True)
 

@@ -113,7 +113,7 @@ def models_to_embed(store: Store, model_ids: list[str] | None = None) -> list[st
     known = store.model_ids()
     models = known if model_ids is None else list(model_ids)
     if missing := sorted(set(models) - set(known)):
-        raise LocusDataError(f"model_id={missing[0]!r} has no evaluations in {store.uri}")
+        raise LocusDataError(f"no evaluations stored for model_id={missing[0]!r} in {store.uri}")
     if not models:
         raise LocusDataError(f"store {store.uri}: no evaluations; nothing to embed")
     return models

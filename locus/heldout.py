@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from locus.calibration import ability
-from locus.checkpoint import Checkpoint, load_checkpoint
+from locus.checkpoint import Checkpoint, CheckpointMeta, load_checkpoint
 from locus.data import EvaluationSet, QuerySplit, load_evaluation_set, split_queries
 from locus.embedding import embed_models, predict_matrix
 from locus.store import Store
@@ -37,11 +37,9 @@ def checkpoint_data(store: Store, version: str = "latest") -> tuple[Checkpoint, 
     return checkpoint, data, trained_split(checkpoint.meta, data.query_ids)
 
 
-def trained_split(meta: dict, query_ids: list[str]) -> QuerySplit:
-    """The split a version trained with, applied to `query_ids` (versions saved before the hash
-    split existed used the sorted-id permutation)."""
-    config = meta["train_config"]
-    return split_queries(query_ids, config.get("split_seed", 0), method=config.get("split", "permutation"))
+def trained_split(meta: CheckpointMeta, query_ids: list[str]) -> QuerySplit:
+    """The split a version trained with, applied to `query_ids`."""
+    return split_queries(query_ids, meta.train_config.split_seed, method=meta.train_config.split)
 
 
 def load_heldout(store: Store, version: str = "latest") -> HeldOut:

@@ -59,13 +59,13 @@ QUICK_TRAIN = dict(batch_models=8, max_context=256, target_size=64, steps_per_ep
 def trained_store_template(encoded_store_template, tmp_path_factory) -> Path:
     """The encoded slice with a small LOCUS version trained and every model embedded, once per session."""
     from locus.embedding import embed_store
-    from locus.training import TrainConfig
-    from locus.training.run import fit_store
+    from locus.training import TrainConfig, TrainRun
+    from locus.training.run import train_version
 
     root = tmp_path_factory.mktemp("trained") / "store"
     shutil.copytree(encoded_store_template, root)
     store = Store(root)
-    fit_store(store, encoder=DEFAULT_ENCODER, model_overrides=SMALL_MODEL, train_config=TrainConfig(**QUICK_TRAIN))
+    train_version(store, TrainRun(encoder=DEFAULT_ENCODER, model=SMALL_MODEL, train=TrainConfig(**QUICK_TRAIN)))
     embed_store(store)
     return root
 
@@ -76,3 +76,12 @@ def trained_store(trained_store_template, tmp_path) -> Store:
     root = tmp_path / "trained"
     shutil.copytree(trained_store_template, root)
     return Store(root)
+
+
+def unrun_meta() -> dict:
+    """The metadata arguments of `save_checkpoint` for a network saved without a training run."""
+    from locus.checkpoint import RunMetrics, Snapshot
+    from locus.training import TrainConfig
+
+    return {"train_config": TrainConfig(), "snapshot": Snapshot(models=[], n_train_evaluations=0, n_queries=0),
+            "metrics": RunMetrics(best_epoch=0, validation={}, test={}, history=[], seconds=0.0)}

@@ -43,10 +43,16 @@ def test_noisy_per_query_differences_are_shrunk_towards_the_best_model():
     assert routing_accuracy(calibrated, test) >= test[0].mean() - 0.01  # about always the best model
 
 
-def test_saved_form_round_trips_and_old_versions_route_on_p():
+def test_saved_form_round_trips_and_old_versions_route_on_p(trained_store):
+    from locus.checkpoint import CheckpointMeta, read_meta
+
+    meta = read_meta(trained_store, trained_store.read_bytes("checkpoints", "LATEST").decode())
     fitted = RouteCalibration(0.3, ("a", "b"))
-    assert RouteCalibration.from_dict(json.loads(json.dumps(fitted.to_dict()))) == fitted
-    assert RouteCalibration.from_dict(None) == RouteCalibration(1.0, ())
+    saved = json.loads(meta.model_copy(update={"routing": fitted}).to_json())
+    assert saved["routing"] == {"shrinkage": 0.3, "reference": ["a", "b"]}
+    assert CheckpointMeta.model_validate(saved).routing == fitted
+    saved.pop("routing")  # a version saved before calibration existed
+    assert CheckpointMeta.model_validate(saved).routing == RouteCalibration(1.0, ())
     probs = np.array([[0.2, 0.9], [0.6, 0.5]])
     order = np.argmax(RouteCalibration().scores(probs, None), axis=0)
     assert order.tolist() == np.argmax(probs, axis=0).tolist()
@@ -61,11 +67,11 @@ def test_mismatched_shapes_are_refused():
 def test_pool_routes_with_the_versions_calibration(trained_store):
     pool = ModelPool.load(trained_store)
     meta = pool.checkpoint.meta
-    assert set(meta["routing"]) == {"shrinkage", "reference"} and meta["routing"]["reference"]
+    assert meta.routing.reference
     # a version calibrated to distrust per-query differences sends every query to one model
-    meta["routing"]["shrinkage"] = 0.0
+    distrusting = RouteCalibration(0.0, meta.routing.reference)
     path = ("checkpoints", pool.version, "checkpoint.json")
-    trained_store.write_bytes(json.dumps(meta).encode(), *path)
+    trained_store.write_bytes(meta.model_copy(update={"routing": distrusting}).to_json(), *path)
     shrunk = ModelPool.load(trained_store)
     ids, phi = trained_store.read_query_embeddings(shrunk.checkpoint.encoder)
     choices = {r.choice for r in shrunk.route(phi[:50])}

@@ -19,7 +19,7 @@ def test_import_table_encode_fit_embed(encoded_store, tmp_path):
     result = _invoke("fit", "--root", root, "--max-epochs", "1", "--steps-per-epoch", "3", "--dim", "32",
                      "--num-latents", "8")
     assert result.exit_code == 0, result.output
-    assert "routing accuracy" in result.output and "checkpoint" in result.output
+    assert "routing accuracy" in result.output and "registered version" in result.output
 
     # a newcomer brought as a file of evaluations is stored and embedded without retraining
     queries = Store(root).read_queries().column("query_id").to_pylist()[:40]

@@ -11,8 +11,9 @@ from locus.encoders import DEFAULT_ENCODER
 from locus.errors import LocusDataError
 from locus.model import ModelConfig
 from locus.model.locus import Locus
-from locus.training import TrainConfig
-from locus.training.run import fit_store
+from locus.training import TrainConfig, TrainRun
+from locus.training.run import train_version
+from tests.conftest import unrun_meta
 
 QUICK = TrainConfig(batch_models=8, max_context=128, target_size=32, steps_per_epoch=5, max_epochs=1,
                     warmup_steps=1)
@@ -20,7 +21,7 @@ QUICK = TrainConfig(batch_models=8, max_context=128, target_size=32, steps_per_e
 
 @pytest.fixture
 def trained_store(encoded_store):
-    fit_store(encoded_store, encoder=DEFAULT_ENCODER, train_config=QUICK, model_overrides={"dim": 32, "num_latents": 8})
+    train_version(encoded_store, TrainRun(encoder=DEFAULT_ENCODER, train=QUICK, model={"dim": 32, "num_latents": 8}))
     return encoded_store
 
 
@@ -68,7 +69,7 @@ def test_embedding_with_wrong_query_dimension_is_refused(trained_store):
     from locus.checkpoint import save_checkpoint
 
     save_checkpoint(trained_store, Locus(ModelConfig(query_dim=768, dim=32, num_latents=8)), encoder=DEFAULT_ENCODER,
-                    train_config={}, snapshot={}, metrics={})
+                    **unrun_meta())
     with pytest.raises(LocusDataError, match=r"expected \(n, 768\)"):
         embed_store(trained_store)
     assert len(ids) == 600

@@ -92,7 +92,7 @@ def onboarding_without_retraining(held: HeldOut, sizes: tuple[int, ...] = (16, 6
     against matrix factorisation retrained on the pool with those n evaluations included. Test
     correctness accuracy on the new models and the wall time each needed (mean over seeds).
     None when the version trained on every model in the store."""
-    trained = set(held.checkpoint.meta["snapshot"]["models"])
+    trained = set(held.checkpoint.meta.snapshot.models)
     new = [i for i, m in enumerate(held.model_ids) if m not in trained]
     if not new:
         return None

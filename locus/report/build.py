@@ -43,17 +43,16 @@ def build_report(store: Store, out: Path, *, version: str = "latest",
     log("distances, neighbours and disagreement")
     geometry = explore(held)
     log("proxies, accuracy vs evaluations, portfolios, benchmarks")
-    metrics = held.checkpoint.meta.get("metrics", {})
-    snapshot = held.checkpoint.meta.get("snapshot", {})
+    metrics, snapshot = held.checkpoint.meta.metrics, held.checkpoint.meta.snapshot
     numbers = {
         "version": held.checkpoint.version, "encoder": held.checkpoint.encoder, "models": len(names),
         "display_names": {m: meta.get(m, {}).get("display_name") or m for m in names},
-        "test_queries": int(held.scores.shape[1]), "test": metrics.get("test", {}),
+        "test_queries": int(held.scores.shape[1]), "test": metrics.test,
         "data": {"queries": len(held.data.query_ids), "train_queries": len(held.split.train),
                  "validation_queries": len(held.split.validation), "test_queries": len(held.split.test),
-                 "evaluations": held.data.num_evaluations, "trained_on": len(snapshot.get("models", names)),
-                 "train_evaluations": snapshot.get("n_train_evaluations"), "split_seed": snapshot.get("split_seed")},
-        "history": metrics.get("history", []), "best_epoch": metrics.get("best_epoch"),
+                 "evaluations": held.data.num_evaluations, "trained_on": len(snapshot.models),
+                 "train_evaluations": snapshot.n_train_evaluations, "split_seed": snapshot.split_seed},
+        "history": metrics.history, "best_epoch": metrics.best_epoch,
         "baselines": baselines, "headroom": analyses.routing_headroom(held), "onboarding": onboarding,
         "portfolio_picks": analyses.portfolio_picks(held),
         "explore": {k: v for k, v in geometry.items() if k not in ("distance", "measured_disagreement",

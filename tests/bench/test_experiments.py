@@ -6,8 +6,8 @@ import pytest
 
 from locus.bench.experiments import evaluations_to_match, latent_count, query_overlap, sample_efficiency, stability
 from locus.encoders import DEFAULT_ENCODER
-from locus.training import TrainConfig
-from locus.training.run import fit_store
+from locus.training import TrainConfig, TrainRun
+from locus.training.run import train_version
 
 TINY = TrainConfig(batch_models=8, max_context=64, target_size=32, steps_per_epoch=10, max_epochs=2, warmup_steps=5)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -33,7 +33,7 @@ def test_sample_efficiency(encoded_store, tmp_path):
 
 
 def test_query_overlap_and_stability_from_a_checkpoint(encoded_store, tmp_path):
-    fit_store(encoded_store, encoder=DEFAULT_ENCODER, train_config=TINY, model_overrides={"dim": 32, "num_latents": 8})
+    train_version(encoded_store, TrainRun(encoder=DEFAULT_ENCODER, train=TINY, model={"dim": 32, "num_latents": 8}))
     overlap = query_overlap(encoded_store, tmp_path, size=64, fractions=(0.0, 1.0), log=lambda _: None)
     assert [r["overlap"] for r in _outputs(tmp_path, "query_overlap")["rows"]] == [0.0, 1.0]
     assert 0 <= overlap["correctness_spread"] < 0.2

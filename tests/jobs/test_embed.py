@@ -8,8 +8,8 @@ from locus.jobs.embed import run_embedding
 
 from locus.embedding import embed_store
 from locus.errors import LocusDataError
-from locus.training import TrainConfig
-from locus.training.run import fit_store
+from locus.training import TrainConfig, TrainRun
+from locus.training.run import train_version
 
 pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
 
@@ -23,8 +23,8 @@ def _vectors(store, version) -> dict[str, np.ndarray]:
 
 
 def test_ray_data_job_matches_single_process(encoded_store):
-    version = fit_store(encoded_store, encoder="all-MiniLM-L6-v2", train_config=TRAIN,
-                        model_overrides={"dim": 32, "num_latents": 8}).version
+    run = TrainRun(encoder="all-MiniLM-L6-v2", train=TRAIN, model={"dim": 32, "num_latents": 8})
+    version = train_version(encoded_store, run).version
     embed_store(encoded_store, version)
     single = _vectors(encoded_store, version)
     result = run_embedding(str(encoded_store.uri), "latest", actors=1, batch_size=8)  # several batches
@@ -36,6 +36,6 @@ def test_ray_data_job_matches_single_process(encoded_store):
 
 
 def test_unknown_model_fails_before_ray_starts(encoded_store):
-    fit_store(encoded_store, encoder="all-MiniLM-L6-v2", train_config=TRAIN, model_overrides={"dim": 32})
+    train_version(encoded_store, TrainRun(encoder="all-MiniLM-L6-v2", train=TRAIN, model={"dim": 32}))
     with pytest.raises(LocusDataError, match="model_id='nope'"):
         run_embedding(str(encoded_store.uri), model_ids=["nope"])

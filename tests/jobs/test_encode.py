@@ -17,9 +17,11 @@ def test_ray_encoding_matches_in_process_and_is_incremental(tmp_path):
     store = Store(tmp_path / "store")
     queries, _ = sample_slice(40)
     store.write_queries(queries.slice(0, 30))
-    assert run_encoding(str(store.uri), DEFAULT_ENCODER, batch_size=8, chunk_size=16) == (30, 30)
+    first = run_encoding(str(store.uri), DEFAULT_ENCODER, batch_size=8, chunk_size=16)
+    assert (first.encoded, first.total) == (30, 30)
     store.write_queries(queries)
-    assert run_encoding(str(store.uri), DEFAULT_ENCODER, batch_size=8) == (10, 40)  # only the new ones
+    again = run_encoding(str(store.uri), DEFAULT_ENCODER, batch_size=8)
+    assert (again.encoded, again.total) == (10, 40)  # only the new ones
     ids, vectors = store.read_query_embeddings(DEFAULT_ENCODER)
     assert sorted(ids) == sorted(queries.column("query_id").to_pylist())
     texts = dict(zip(queries.column("query_id").to_pylist(), queries.column("text").to_pylist(), strict=True))

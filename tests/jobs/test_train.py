@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from locus.checkpoint import list_checkpoints, load_checkpoint
 from locus.cli import app
 from locus.errors import LocusDataError
-from locus.training import TrainConfig
-from locus.training.run import fit_store
+from locus.training import TrainConfig, TrainRun
+from locus.training.run import train_version
 from tests.jobs.conftest import heldout_predictions as predictions
 
 pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
@@ -28,25 +28,25 @@ def _job(store, workers: int) -> TrainJobConfig:
 
 
 def test_one_worker_reproduces_fit_and_registers_a_version(encoded_store):
-    local = fit_store(encoded_store, encoder="all-MiniLM-L6-v2", train_config=TRAIN, model_overrides=MODEL)
+    local = train_version(encoded_store, TrainRun(encoder="all-MiniLM-L6-v2", train=TRAIN, model=MODEL))
     result = run_training(_job(encoded_store, workers=1))
     meta = load_checkpoint(encoded_store, result.version).meta
-    assert meta["encoder"] == "all-MiniLM-L6-v2"
-    assert meta["snapshot"]["models"] == encoded_store.model_ids()
+    assert meta.encoder == "all-MiniLM-L6-v2"
+    assert meta.snapshot.models == encoded_store.model_ids()
     local_meta = load_checkpoint(encoded_store, local.version).meta
-    assert meta["snapshot"]["n_train_evaluations"] == local_meta["snapshot"]["n_train_evaluations"]
-    assert [h["epoch"] for h in meta["metrics"]["history"]] == [1, 2, 3, 4]
+    assert meta.snapshot.n_train_evaluations == local_meta.snapshot.n_train_evaluations
+    assert [h["epoch"] for h in meta.metrics.history] == [1, 2, 3, 4]
     # same loop, same seeds, one worker: the same network up to float summation order (measured 0 to 1e-6)
     gap = np.abs(predictions(encoded_store, result.version) - predictions(encoded_store, local.version)).max()
     assert gap < 1e-4
-    assert {e["version"] for e in list_checkpoints(encoded_store)} == {local.version, result.version}
+    assert {e.version for e in list_checkpoints(encoded_store)} == {local.version, result.version}
 
 
 def test_two_workers_resume_after_a_lost_worker(encoded_store, tmp_path, monkeypatch):
     clean = run_training(_job(encoded_store, workers=2))
-    single = fit_store(encoded_store, encoder="all-MiniLM-L6-v2", train_config=TRAIN, model_overrides=MODEL)
-    reseeded = fit_store(encoded_store, encoder="all-MiniLM-L6-v2", train_config=TRAIN.model_copy(update={"seed": 1}),
-                         model_overrides=MODEL)
+    single = train_version(encoded_store, TrainRun(encoder="all-MiniLM-L6-v2", train=TRAIN, model=MODEL))
+    reseeded = train_version(encoded_store, TrainRun(encoder="all-MiniLM-L6-v2",
+                                                     train=TRAIN.model_copy(update={"seed": 1}), model=MODEL))
     # two workers draw their own episodes: a different network, as far from the one-process run
     # as another seed is (measured: mean |dp| 0.052 vs 0.05-0.07 between seeds; same test quality)
     p_single = predictions(encoded_store, single.version)

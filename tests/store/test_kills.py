@@ -128,12 +128,12 @@ def test_killed_embeddings_and_registrations_leave_a_trainable_store(trained_sto
     ids, _ = store.read_query_embeddings(DEFAULT_ENCODER)
     assert len(ids) == len(set(ids))
 
-    from locus.training import TrainConfig
-    from locus.training.run import fit_store
+    from locus.training import TrainConfig, TrainRun
+    from locus.training.run import train_version
     from tests.conftest import SMALL_MODEL
 
-    summary = fit_store(store, encoder=DEFAULT_ENCODER, model_overrides=SMALL_MODEL,
-                        train_config=TrainConfig(max_epochs=1, steps_per_epoch=2, warmup_steps=1, batch_models=4,
-                                                 max_context=64, target_size=16))
-    assert summary.num_models == 29 + 4
+    train = TrainConfig(max_epochs=1, steps_per_epoch=2, warmup_steps=1, batch_models=4, max_context=64,
+                        target_size=16)
+    summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, model=SMALL_MODEL, train=train))
+    assert len(summary.meta.snapshot.models) == 29 + 4
     print(f"\n8 kills landed during embed and registration ({early} runs finished before their kill)")

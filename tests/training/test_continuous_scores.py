@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 from locus.data import load_evaluation_set
 from locus.embedding import embed_models, embed_store
 from locus.routing import ModelPool
-from locus.training import TrainConfig
-from locus.training.run import fit_store
+from locus.training import TrainConfig, TrainRun
+from locus.training.run import train_version
 
 ENCODER = "all-MiniLM-L6-v2"
 
@@ -40,9 +40,10 @@ def test_judge_scores_train_embed_and_route(encoded_store):
     values = np.concatenate(data.scores)
     assert len(np.unique(values)) > 10 and values.min() >= 0 and values.max() <= 1  # stored as given
 
-    fit_store(encoded_store, encoder=ENCODER, scorer="judge", model_overrides={"dim": 32, "num_latents": 8},
-              train_config=TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=40,
-                                       max_epochs=3, warmup_steps=10))
+    train = TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=40, max_epochs=3,
+                        warmup_steps=10)
+    train_version(encoded_store, TrainRun(encoder=ENCODER, scorer="judge", model={"dim": 32, "num_latents": 8},
+                                          train=train))
     version, ids = embed_store(encoded_store, scorer="judge")
     pool = ModelPool.load(encoded_store, version)
     (route,) = pool.route(data.phi[:1])

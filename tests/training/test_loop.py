@@ -11,9 +11,10 @@ from locus.embedding import predict_matrix
 from locus.encoders import DEFAULT_ENCODER
 from locus.errors import LocusDataError
 from locus.model import ModelShape
-from locus.training import TrainConfig
+from locus.training import TrainConfig, TrainRun
 from locus.training.loop import Trainer
-from locus.training.run import fit_store
+from locus.training.run import train_version
+from tests.conftest import unrun_meta
 
 SMALL = {"dim": 64, "num_latents": 16}
 FAST = TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=50, max_epochs=3,
@@ -50,20 +51,20 @@ def test_training_is_reproducible_with_a_seed(encoded_store):
 
 def test_fit_store_writes_a_loadable_checkpoint(encoded_store):
     cfg = FAST.model_copy(update={"max_epochs": 1, "steps_per_epoch": 5})
-    summary = fit_store(encoded_store, encoder=DEFAULT_ENCODER, train_config=cfg, model_overrides=SMALL)
+    summary = train_version(encoded_store, TrainRun(encoder=DEFAULT_ENCODER, train=cfg, model=SMALL))
     loaded = load_checkpoint(encoded_store, "latest", encoder=DEFAULT_ENCODER)
     assert loaded.version == summary.version
-    assert len(loaded.meta["snapshot"]["models"]) == summary.num_models == 29
-    assert loaded.meta["snapshot"]["n_queries"] == 600
-    assert set(summary.test) >= {"routing_acc", "hit3", "correctness_acc", "single_best", "oracle"}
+    assert len(loaded.meta.snapshot.models) == 29
+    assert loaded.meta.snapshot.n_queries == 600
+    assert set(summary.meta.metrics.test) >= {"routing_acc", "hit3", "correctness_acc", "single_best", "oracle"}
     assert loaded.routing == summary.result.routing  # the routing calibration travels with the version
 
 
 def test_checkpoint_from_another_encoder_or_corrupt_is_refused(encoded_store):
     data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
     trainer = Trainer(data, split_queries(data.query_ids), ModelShape(**SMALL), FAST)
-    version = save_checkpoint(encoded_store, trainer.model, encoder="all-mpnet-base-v2", train_config={},
-                              snapshot={}, metrics={})
+    version = save_checkpoint(encoded_store, trainer.model, encoder="all-mpnet-base-v2",
+                              **unrun_meta())
     with pytest.raises(LocusDataError, match="trained on query encoder 'all-mpnet-base-v2'"):
         load_checkpoint(encoded_store, version, encoder=DEFAULT_ENCODER)
     encoded_store.write_bytes(b"not a torch file", "checkpoints", version, "model.pt")
