@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from locus.config_files import read_settings
-from locus.scorers import ENGINE_SCORERS, TEXT_SCORERS
+from locus.scorers import SCORERS
+from locus.scorers import ScorerSpec as RegisteredScorer
 from locus.store import StorageRoot
 
 
@@ -49,12 +50,16 @@ class ScorerSpec(Strict):
                          "Question: {text}\nReference answer: {answer}\nResponse: {output}\n"
                          "Reply with a single integer from 0 (wrong) to 10 (fully correct).\nGrade:")
 
+    @property
+    def spec(self) -> RegisteredScorer:
+        return SCORERS[self.name]
+
     @model_validator(mode="after")
     def _known(self) -> ScorerSpec:
-        if self.name not in TEXT_SCORERS and self.name not in ENGINE_SCORERS:
-            raise ValueError(f"unknown scorer {self.name!r}; choose from {', '.join([*TEXT_SCORERS, *ENGINE_SCORERS])}")
-        if self.name == "judge" and self.judge is None:
-            raise ValueError("scorer 'judge' needs 'judge': the model (id, path, engine) that grades")
+        if self.name not in SCORERS:
+            raise ValueError(f"unknown scorer {self.name!r}; choose from {', '.join(SCORERS)}")
+        if self.spec.needs == "judge" and self.judge is None:
+            raise ValueError(f"scorer {self.name!r} needs 'judge': the model (id, path, engine) that grades")
         return self
 
 

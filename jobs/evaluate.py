@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 from locus.jobs.eval_config import BenchmarkSpec, EvalConfig, ModelSpec
 
 from locus.errors import LocusDataError
-from locus.scorers import text_scorer
 from locus.store import Store
 
 Log = Callable[[str], None]
@@ -70,23 +69,16 @@ def _engine(spec: ModelSpec, config: EvalConfig, judge_prompt: str | None = None
             "chat_template": spec.chat_template, "judge_prompt": judge_prompt}
 
 
-def _mode(bench: BenchmarkSpec) -> str:
-    return {"loglik": "loglik", "judge": "judge"}.get(bench.scorer.name, "generate")
-
-
 def _scores(chunk: pa.Table, benchmarks: list[BenchmarkSpec]) -> np.ndarray:
-    """Score every row with its benchmark's scorer (the judge's grade for judge rows)."""
+    """Score every row with its benchmark's scorer (the judge stage's grades where it ran)."""
     bench_index = chunk.column("bench").to_numpy()
     outputs, answers = chunk.column("output").to_pylist(), chunk.column("answer").to_pylist()
-    judged = chunk.column("judge_score").to_numpy() if "judge_score" in chunk.column_names else None
+    grades = chunk.column("judge_score").to_numpy() if "judge_score" in chunk.column_names else None
     scores = np.zeros(chunk.num_rows, dtype=np.float32)
     for b, bench in enumerate(benchmarks):
         rows = np.flatnonzero(bench_index == b)
-        if bench.scorer.name == "judge":
-            scores[rows] = judged[rows]
-            continue
-        scorer = text_scorer("choice" if bench.scorer.name == "loglik" else bench.scorer.name, **bench.scorer.params)
-        scores[rows] = [scorer.score(outputs[r], answers[r]) for r in rows]
+        scores[rows] = bench.scorer.spec.score_batch([outputs[r] for r in rows], [answers[r] for r in rows],
+                                                     None if grades is None else grades[rows], **bench.scorer.params)
     return scores
 
 
@@ -121,7 +113,7 @@ def evaluate_model(config: EvalConfig, model: ModelSpec, queries: pa.Table, log:
         report.skipped[_key(bench)], report.generated[_key(bench)] = chosen.num_rows - todo.num_rows, 0
         parts.append(todo.select(["query_id", "text", "answer", "choices"]).append_column(
             "prompt", pa.array(build_prompts(todo, bench.prompt), pa.string())).append_column(
-            "mode", pa.array([_mode(bench)] * todo.num_rows, pa.string())).append_column(
+            "mode", pa.array([bench.scorer.spec.needs] * todo.num_rows, pa.string())).append_column(
             "bench", pa.array([b] * todo.num_rows, pa.int64())))
     table = pa.concat_tables(parts)
     if table.num_rows == 0:
@@ -132,7 +124,7 @@ def evaluate_model(config: EvalConfig, model: ModelSpec, queries: pa.Table, log:
             "num_gpus": res.gpus_per_engine, "num_cpus": res.cpus_per_engine, "batch_format": "numpy"}
     dataset = ray.data.from_arrow(table).map_batches(VLLMEngine, fn_constructor_kwargs=_engine(model, config), **pool)
     for bench in config.benchmarks:
-        if bench.scorer.name == "judge":
+        if bench.scorer.spec.needs == "judge":  # an extra stage: the judge model grades the answers
             dataset = dataset.map_batches(VLLMEngine, fn_constructor_kwargs=_engine(
                 bench.scorer.judge, config, bench.scorer.judge_prompt), **pool)
     sampling, written = json.dumps(config.sampling, sort_keys=True), 0

@@ -72,3 +72,14 @@ def register_model(store: Store, checkpoint: Checkpoint, model_id: str, query_id
         store.write_models(pa.table({"model_id": [model_id], "available": [True]}))
     store.write_model_embeddings(checkpoint.version, [model_id], z[None], [rows.num_rows])
     return Registration(model_id, z, rows.num_rows)
+
+
+def adhoc_query_id(text: str) -> str:
+    """A stable id for a query known only by its text (sent to the embeddings endpoint)."""
+    import hashlib
+
+    return "adhoc-" + hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def query_table(ids: list[str], texts: list[str]) -> pa.Table:
+    return pa.table({"query_id": ids, "text": texts, "benchmark": ["adhoc"] * len(ids)})

@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
 import torch
 
-from locus.calibration import ability
+from locus.calibration import REFERENCE_SIZE, ability
 from locus.checkpoint import Checkpoint, load_checkpoint
-from locus.embedding import embed_store, predict_matrix
+from locus.embedding import predict_matrix
 from locus.errors import LocusDataError, UnknownModelError
 from locus.metrics import distance_matrix, predicted_disagreement
 from locus.store import Store
@@ -38,7 +37,7 @@ class Route:
 @dataclass
 class ModelPool:
     """A version's network, the model embeddings it made, the models table, and the reference
-    queries of the version's routing calibration (None when it routes on p(correct) alone)."""
+    queries: the routing calibration's ability term and predicted disagreement average over them."""
 
     checkpoint: Checkpoint
     model_ids: list[str]
@@ -48,22 +47,25 @@ class ModelPool:
     reference_phi: np.ndarray | None = None
 
     @classmethod
-    def load(cls, store: Store, version: str = "latest") -> ModelPool:
-        """Load a version and its model embeddings, embedding the store's models first if none exist."""
+    def load(cls, store: Store, version: str = "latest", *, queries: tuple[list[str], np.ndarray] | None = None,
+             reference_queries: int = REFERENCE_SIZE) -> ModelPool:
+        """Load a version and its model embeddings (read-only: `locus embed` makes them). The reference
+        queries are the version's calibration set, else a seeded sample of `reference_queries` of the
+        store's queries (`queries` = (ids, vectors), when the caller has read them already)."""
         checkpoint = load_checkpoint(store, version)
         table = store.read_model_embeddings(checkpoint.version)
         if table.num_rows == 0:
-            embed_store(store, checkpoint.version)
-            table = store.read_model_embeddings(checkpoint.version)
+            raise LocusDataError(f"version {checkpoint.version} has no model embeddings in {store.uri}; make them with "
+                                 f"`locus embed --version {checkpoint.version}`")
         models = {row["model_id"]: row for row in store.read_models().to_pylist()}
-        reference = None
-        if checkpoint.routing.shrinkage < 1:
-            ids, phi = store.read_query_embeddings(checkpoint.encoder)
-            position = {q: i for i, q in enumerate(ids)}
-            reference = phi[[position[q] for q in checkpoint.routing.reference if q in position]]
+        ids, phi = queries or store.read_query_embeddings(checkpoint.encoder)
+        position = {q: i for i, q in enumerate(ids)}
+        picked = [position[q] for q in checkpoint.routing.reference if q in position]
+        if not picked:
+            picked = np.sort(np.random.default_rng(0).permutation(len(ids))[:reference_queries]).tolist()
         return cls(checkpoint, table.column("model_id").to_pylist(),
                    np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32),
-                   table.column("n_evaluations").to_numpy().copy(), models, reference)
+                   table.column("n_evaluations").to_numpy().copy(), models, np.asarray(phi)[picked])
 
     @property
     def version(self) -> str:
@@ -75,7 +77,7 @@ class ModelPool:
 
     def abilities(self, z: np.ndarray) -> np.ndarray | None:
         """Mean logit over the reference queries of the models embedded as z [n, d], for calibrated routing."""
-        if self.reference_phi is None or len(self.reference_phi) == 0:
+        if self.checkpoint.routing.shrinkage >= 1 or self.reference_phi is None or len(self.reference_phi) == 0:
             return None
         return ability(predict_matrix(self.checkpoint.model, z, self.reference_phi))
 
@@ -132,21 +134,21 @@ class ModelPool:
         order = [int(i) for i in np.argsort(distances, kind="stable") if self.model_ids[i] != model_id]
         return [(self.model_ids[i], float(distances[i])) for i in order[:k]]
 
-    def compare(self, model_ids: list[str], phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embedding distances [n, n] and predicted disagreement over the reference queries phi."""
+    def compare(self, model_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Embedding distances [n, n] and predicted disagreement over the reference queries."""
         positions = np.array([self.position(m) for m in model_ids])
-        return distance_matrix(self.z[positions]), predicted_disagreement(self.predict(phi, positions).T)
+        return distance_matrix(self.z[positions]), predicted_disagreement(self.predict(self.reference_phi, positions).T)
 
     def costs(self, column: str) -> np.ndarray:
         """Each model's price from the models table (params_b or cost_per_1k_tokens), NaN if unknown."""
         return np.array([self.models.get(m, {}).get(column) or np.nan for m in self.model_ids], dtype=float)
 
-    def portfolio(self, phi: np.ndarray, method: str, *, k: int | None = None, budget: float | None = None,
+    def portfolio(self, method: str, *, k: int | None = None, budget: float | None = None,
                   cost: str = "params_b") -> tuple[list[str], float]:
-        """Models chosen by a portfolio method and their predicted routing accuracy over queries phi."""
+        """Models chosen by a portfolio method and their predicted routing accuracy over the reference queries."""
         from locus.portfolio import select
 
-        probs = self.predict(phi)
+        probs = self.predict(self.reference_phi)
         chosen = select(method, self.z, probs, k=k, cost=self.costs(cost), budget=budget)
         return [self.model_ids[c] for c in chosen], float(probs[:, chosen].max(axis=1).mean())
 
@@ -176,14 +178,3 @@ def nearest(candidates: np.ndarray, target: np.ndarray) -> int:
     """Position among `candidates` [n, d] of the embedding closest to `target` [d]: the proxy of an
     unavailable model is its nearest available neighbour."""
     return int(np.argmin(np.linalg.norm(candidates - target, axis=1)))
-
-
-def adhoc_query_id(text: str) -> str:
-    """A stable id for a query known only by its text (sent to the embeddings endpoint)."""
-    import hashlib
-
-    return "adhoc-" + hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-def query_table(ids: list[str], texts: list[str]) -> pa.Table:
-    return pa.table({"query_id": ids, "text": texts, "benchmark": ["adhoc"] * len(ids)})

@@ -4,19 +4,23 @@
 from __future__ import annotations
 
 from locus.serve.deployments import LocusModel, QueryEncoder
-from locus.serve.ingress import Ingress
+from locus.serve.ingress import Ingress, api
 from locus.serve.settings import Autoscaling, ServeSettings
+from ray import serve
 from ray.serve import Application
 
 from locus.checkpoint import load_checkpoint
 from locus.store import Store
 
+CPUS = {"encoder": 0.5, "locus": 0.25, "ingress": 0.1}  # per replica: the encoder does the heavy lifting
 
-def _scaling(autoscaling: Autoscaling, settings: ServeSettings) -> dict:
+
+def _deployment(cls: type, name: str, autoscaling: Autoscaling, settings: ServeSettings):
     # Serve's default of 5 requests in flight per replica would cap every encoder batch at 5
     # and make the router back off under load
-    return {"autoscaling_config": autoscaling.model_dump(),
-            "max_ongoing_requests": max(settings.max_ongoing_requests, settings.encoder_batch_size)}
+    return serve.deployment(cls, name=cls.__name__, ray_actor_options={"num_cpus": CPUS[name]},
+                            autoscaling_config=autoscaling.model_dump(),
+                            max_ongoing_requests=max(settings.max_ongoing_requests, settings.encoder_batch_size))
 
 
 def build(args: dict) -> Application:
@@ -24,8 +28,7 @@ def build(args: dict) -> Application:
     settings = ServeSettings.model_validate(args)
     encoder = load_checkpoint(Store(settings.root), settings.version).encoder  # fails early and clearly
     payload = settings.model_dump()
-    return Ingress.options(**_scaling(settings.ingress, settings)).bind(
-        QueryEncoder.options(**_scaling(settings.encoder, settings)).bind(
-            encoder, payload),
-        LocusModel.options(**_scaling(settings.locus, settings)).bind(payload),
+    return _deployment(serve.ingress(api)(Ingress), "ingress", settings.ingress, settings).bind(
+        _deployment(QueryEncoder, "encoder", settings.encoder, settings).bind(encoder, payload),
+        _deployment(LocusModel, "locus", settings.locus, settings).bind(payload),
         payload)

@@ -15,7 +15,12 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from locus.serve.cache import VectorCache
-from locus.serve.schemas import (
+from locus.serve.settings import ServeSettings
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from locus.api import (
     CompareRequest,
     CompareResponse,
     EmbeddingRequest,
@@ -26,11 +31,6 @@ from locus.serve.schemas import (
     RouteRequest,
     RouteResponse,
 )
-from locus.serve.settings import ServeSettings
-from ray import serve
-from ray.serve.handle import DeploymentHandle
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from locus.errors import LocusDataError, UnknownModelError
 
 _limits = {"max_request_bytes": ServeSettings.model_fields["max_request_bytes"].default}  # set per replica
@@ -96,9 +96,11 @@ class _BodyLimit:
 api.add_middleware(_BodyLimit)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.1})
 @serve.ingress(api)
 class Ingress:
+    """The HTTP front: checks, limits and auth, then a typed call of the LOCUS deployment (`app.build`
+    makes it a deployment)."""
+
     def __init__(self, encoder: DeploymentHandle, locus: DeploymentHandle, settings: dict) -> None:
         # handles made here, not the driver's that built the app, so that they follow this cluster's
         # Serve settings (gRPC between replicas in throughput mode, see serve/run.py)
@@ -127,10 +129,12 @@ class Ingress:
         if not any(t and hmac.compare_digest(given, t) for t in accepted):
             raise HTTPProblem(403, "the bearer token is not valid for this endpoint")
 
-    async def _call(self, handle: DeploymentHandle, method: str, *args):
+    async def _answer(self, response):
+        """The result of a deployment call; bad input found by a replica arrives wrapped, and is
+        answered with its own message."""
         try:
-            return await getattr(handle, method).remote(*args)
-        except Exception as exc:  # bad input found by a replica arrives wrapped: answer with its own message
+            return await response
+        except Exception as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, LocusDataError):
                 raise cause from None
@@ -144,10 +148,10 @@ class Ingress:
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
-        return {"status": "ok", **await self._call(self.locus, "info")}
+        return {"status": "ok", **(await self._answer(self.locus.info.remote())).model_dump()}
 
     @api.post("/v1/route", response_model=RouteResponse)
-    async def route(self, body: RouteRequest, request: Request) -> dict:
+    async def route(self, body: RouteRequest, request: Request) -> RouteResponse:
         """The model most likely to answer each query correctly, ranked candidates, and the proxy used
         when the best model is unavailable."""
         self._authorize(request, write=False)
@@ -155,8 +159,7 @@ class Ingress:
         if len(texts) > self.settings.max_batch:
             raise HTTPProblem(422, f"queries: {len(texts)} exceed the batch limit of {self.settings.max_batch}")
         self._check_texts(texts, "queries")
-        return await self._call(self.locus, "route", await self._encode(texts), body.candidates, body.unavailable,
-                                body.cost_weight, body.k)
+        return await self._answer(self.locus.route.remote(body, await self._encode(texts)))
 
     async def _encode(self, texts: list[str]) -> np.ndarray:
         """Routing vectors of `texts`: recent ones from this replica's cache, the rest from the encoder."""
@@ -168,7 +171,7 @@ class Ingress:
         return np.stack([vectors[t] for t in texts])
 
     @api.post("/v1/embeddings", response_model=EmbeddingResponse)
-    async def embeddings(self, body: EmbeddingRequest, request: Request) -> dict:
+    async def embeddings(self, body: EmbeddingRequest, request: Request) -> EmbeddingResponse:
         """Embed a model from its evaluations; with model_id (and the write token) register or refine it."""
         self._authorize(request, write=body.model_id is not None)
         if len(body.evaluations) > self.settings.max_evaluations:
@@ -178,32 +181,32 @@ class Ingress:
         given = [t for t in texts if t is not None]
         self._check_texts(given, "evaluations.query")
         text_phi = await self.encoder.exact.remote(given) if given else None
-        return await self._call(self.locus, "embed", [e.query_id for e in body.evaluations], texts,
-                                [e.score for e in body.evaluations], text_phi, body.model_id)
+        return await self._answer(self.locus.embed.remote(body, text_phi))
 
     @api.get("/v1/models")
     async def models(self, request: Request) -> dict:
         self._authorize(request, write=False)
-        return {"models": await self._call(self.locus, "models")}
+        return {"models": await self._answer(self.locus.models.remote())}
 
     @api.get("/v1/models/{model_id}")
     async def model(self, model_id: str, request: Request) -> dict:
         self._authorize(request, write=False)
-        return await self._call(self.locus, "model", model_id)
+        return await self._answer(self.locus.model.remote(model_id))
 
     @api.get("/v1/models/{model_id}/neighbors", response_model=NeighboursResponse)
-    async def neighbours(self, model_id: str, request: Request, k: int = Query(5, ge=1, le=100)) -> dict:
+    async def neighbours(self, model_id: str, request: Request,
+                         k: int = Query(5, ge=1, le=100)) -> NeighboursResponse:
         self._authorize(request, write=False)
-        return await self._call(self.locus, "neighbours", model_id, k)
+        return await self._answer(self.locus.neighbours.remote(model_id, k))
 
     @api.post("/v1/compare", response_model=CompareResponse)
-    async def compare(self, body: CompareRequest, request: Request) -> dict:
+    async def compare(self, body: CompareRequest, request: Request) -> CompareResponse:
         """Embedding distances and predicted disagreement (chance exactly one of a pair is right)."""
         self._authorize(request, write=False)
-        return await self._call(self.locus, "compare", body.models)
+        return await self._answer(self.locus.compare.remote(body))
 
     @api.post("/v1/portfolio", response_model=PortfolioResponse)
-    async def portfolio(self, body: PortfolioRequest, request: Request) -> dict:
+    async def portfolio(self, body: PortfolioRequest, request: Request) -> PortfolioResponse:
         """k models (or models within a cost budget) that cover the pool, chosen with no new evaluations."""
         self._authorize(request, write=False)
-        return await self._call(self.locus, "portfolio", body.method, body.k, body.budget, body.cost)
+        return await self._answer(self.locus.portfolio.remote(body))

@@ -35,7 +35,13 @@ def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
     from locus.checkpoint import resolve_version
     from locus.store import Store
 
-    resolve_version(Store(root), version)  # before Ray and Serve start: a store with no version answers at once
+    store = Store(root)
+    resolved = resolve_version(store, version)  # before Ray and Serve start: a store with no version answers at once
+    if store.read_model_embeddings(resolved).num_rows == 0:
+        from locus.embedding import embed_store
+
+        console.print(f"version {resolved} has no model embeddings yet: embedding every model first")
+        embed_store(store, resolved)
     from locus.serve.run import serving
     from locus.serve.settings import Autoscaling, ServeSettings
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from locus.scorers.base import TextScorer
+from locus.scorers.base import ScorerSpec, TextScorer
 
 _STATED = re.compile(r"answer is \(?([A-J])\)?")
 _LABELLED = re.compile(r"[aA]nswer:\s*\(?([A-J])\)?")
@@ -34,3 +34,8 @@ class ChoiceScorer(TextScorer):
 
     def normalise(self, answer: str) -> str:
         return answer.strip().strip("()").upper()
+
+
+SCORERS = (
+    ScorerSpec("choice", text=ChoiceScorer),
+)

@@ -6,7 +6,7 @@ import re
 import string
 
 from locus.errors import LocusDataError
-from locus.scorers.base import TextScorer
+from locus.scorers.base import ScorerSpec, TextScorer
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -36,3 +36,9 @@ class RegexScorer(ExactMatchScorer):
         if match is None:
             return None
         return match.group(1) if match.groups() else match.group(0)
+
+
+SCORERS = (
+    ScorerSpec("exact", text=ExactMatchScorer),
+    ScorerSpec("regex", text=RegexScorer),
+)

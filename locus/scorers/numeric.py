@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from locus.scorers.base import TextScorer
+from locus.scorers.base import ScorerSpec, TextScorer
 
 _STRICT = re.compile(r"#### (-?[0-9.,$]+)")
 _NUMBER = re.compile(r"-?\$?[0-9][0-9,]*(?:\.[0-9]+)?")
@@ -37,3 +37,9 @@ class FlexibleNumberScorer(StrictNumberScorer):
     def extract(self, output: str) -> str | None:
         numbers = _NUMBER.findall(output)
         return numbers[-1] if numbers else None
+
+
+SCORERS = (
+    ScorerSpec("gsm8k-strict", text=StrictNumberScorer),
+    ScorerSpec("gsm8k-flexible", text=FlexibleNumberScorer),
+)

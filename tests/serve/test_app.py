@@ -18,7 +18,7 @@ from locus.serve.settings import ServeSettings
 
 from locus.embedding import embed_store
 from locus.encoders import encode_texts
-from locus.routing import adhoc_query_id
+from locus.registration import adhoc_query_id
 
 pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
 

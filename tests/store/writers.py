@@ -48,8 +48,7 @@ def import_overlapping(root: str, i: int) -> None:
 def register(root: str, i: int, rounds: int = 4) -> None:
     """What `POST /v1/embeddings` with a model_id does: 5 new texts per round for model reg-<i>."""
     from locus.checkpoint import load_checkpoint
-    from locus.registration import register_model
-    from locus.routing import adhoc_query_id, query_table
+    from locus.registration import adhoc_query_id, query_table, register_model
     from locus.store import Store
 
     store = Store(root)

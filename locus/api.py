@@ -1,4 +1,5 @@
-"""Request and response bodies of the HTTP API, with the limits that answer 413/422."""
+"""Request and response bodies of the HTTP API, with the limits that answer 413/422: the contract
+between `PoolService` (locus.service), which takes and returns them, and the Serve ingress."""
 
 from __future__ import annotations
 
@@ -123,3 +124,9 @@ class PortfolioResponse(BaseModel):
     predicted_pool_routing_acc: float = Field(description="the same with every model")
     unpriced: list[str] = Field(default_factory=list, description="with a budget: models left out because the "
                                                                   "models table has no cost for them")
+
+
+class ServiceInfo(BaseModel):
+    version: str
+    encoder: str
+    models: int

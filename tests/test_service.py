@@ -1,0 +1,57 @@
+"""PoolService, the Ray-free core behind the Serve deployments: routing, pages, comparisons and
+registrations on a real store, no cluster."""
+
+import numpy as np
+import pytest
+
+from locus.api import CompareRequest, EmbeddingRequest, PortfolioRequest, RouteRequest
+from locus.encoders import DEFAULT_ENCODER, encode_texts
+from locus.errors import LocusDataError, UnknownModelError
+from locus.registration import adhoc_query_id
+from locus.service import PoolService
+
+
+@pytest.fixture
+def service(trained_store):
+    return PoolService(trained_store, refresh_seconds=0)
+
+
+def test_route_compare_portfolio_and_pages(service, trained_store):
+    ids, phi = trained_store.read_query_embeddings(DEFAULT_ENCODER)
+    models = service.pool.model_ids
+    routed = service.route(RouteRequest(queries=["a", "b"], k=3), phi[:2])
+    assert len(routed.results) == 2 and all(len(r.ranked) == 3 for r in routed.results)
+    best = routed.results[0].choice
+    proxied = service.route(RouteRequest(query="a", unavailable=[best]), phi[:1]).results[0]
+    assert proxied.proxy_for == best and proxied.choice != best
+    compared = service.compare(CompareRequest(models=models[:3]))
+    assert np.allclose(np.diag(compared.distance), 0) and len(compared.predicted_disagreement) == 3
+    assert len({m.model_id for m in service.portfolio(PortfolioRequest(k=3, method="k-center")).models}) == 3
+    assert service.info().models == len(models) == len(service.models())
+    assert [n.model_id for n in service.neighbours(models[0], 2).neighbors][0] != models[0]
+    with pytest.raises(UnknownModelError):
+        service.model("ghost")
+
+
+def test_registration_stores_texts_as_queries_and_is_seen_by_another_service(service, trained_store):
+    ids, _ = trained_store.read_query_embeddings(DEFAULT_ENCODER)
+    text = "A question no store has seen about tidal locking?"
+    request = EmbeddingRequest(model_id="newcomer", evaluations=[
+        *({"query_id": q, "score": float(i % 2)} for i, q in enumerate(ids[:40])), {"query": text, "score": 1.0}])
+    other = PoolService(trained_store, refresh_seconds=0)
+    done = service.embed(request, encode_texts([text]))
+    assert done.registered and done.n_evaluations == 41
+    assert adhoc_query_id(text) in trained_store.encoded_query_ids(DEFAULT_ENCODER).to_pylist()
+    assert "newcomer" in service.pool.model_ids
+    assert other.model("newcomer")["n_evaluations"] == 41  # refreshed from the registry, no restart
+
+
+def test_embedding_without_model_id_writes_nothing_and_bad_ids_are_refused(service, trained_store):
+    ids, _ = trained_store.read_query_embeddings(DEFAULT_ENCODER)
+    before = trained_store.table_versions()
+    z = service.embed(EmbeddingRequest(evaluations=[{"query_id": q, "score": 1.0} for q in ids[:10]]))
+    assert not z.registered and len(z.embedding) == service.pool.z.shape[1]
+    with pytest.raises(LocusDataError, match="evaluations\\[1\\].query_id='nope'"):
+        service.embed(EmbeddingRequest(model_id="m", evaluations=[{"query_id": ids[0], "score": 1.0},
+                                                                  {"query_id": "nope", "score": 0.0}]))
+    assert trained_store.table_versions() == before
