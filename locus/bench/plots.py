@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from locus.report.figures import pyplot
 
 
 def line_panels(path: Path, x: list[float], panels: dict[str, dict[str, list[float]]], *, xlabel: str,
                 title: str, logx: bool = False, spread: dict[str, dict[str, list[float]]] | None = None) -> Path:
     """One panel per metric, one line per series: panels = {metric: {series: values}}; `spread`
     (same shape) shades +- one standard deviation around each line."""
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, (metric, series) in zip(axes[0], panels.items(), strict=True):
         for name, values in series.items():

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.cluster.hierarchy import leaves_list, linkage  # noqa: E402
 from scipy.spatial.distance import squareform  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 
+def pyplot():
+    """matplotlib's pyplot, headless, imported when a figure is drawn (the core does not need it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _save(fig, path: Path) -> Path:
+    plt = pyplot()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -23,6 +30,7 @@ def _save(fig, path: Path) -> Path:
 
 def _family_styles(families: list[str]) -> dict[str, tuple]:
     """A colour and marker per family: ten distinct hues first, then the same hues with other markers."""
+    plt = pyplot()
     hues = plt.get_cmap("tab10")
     return {f: (hues(i % 10), "os^D"[i // 10 % 4]) for i, f in enumerate(sorted(set(families)))}
 
@@ -59,6 +67,7 @@ def _place_labels(ax, xy: np.ndarray, labels: list[str]) -> None:
 def embedding_map(path: Path, z: np.ndarray, names: list[str], families: list[str]) -> list[float]:
     """Model embeddings projected to 2-D by PCA, coloured by family, every point labelled where no
     other label covers it; returns the variance each axis explains."""
+    plt = pyplot()
     pca = PCA(n_components=2, random_state=0).fit(z)
     xy = pca.transform(z)
     explained = [float(v) for v in pca.explained_variance_ratio_]
@@ -81,6 +90,7 @@ def embedding_map(path: Path, z: np.ndarray, names: list[str], families: list[st
 
 def distance_heatmap(path: Path, distance: np.ndarray, names: list[str]) -> Path:
     """Pairwise embedding distances, rows and columns ordered by average-linkage clustering."""
+    plt = pyplot()
     order = leaves_list(linkage(squareform(distance, checks=False), method="average")) if len(names) > 2 \
         else np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 8))
@@ -95,6 +105,7 @@ def distance_heatmap(path: Path, distance: np.ndarray, names: list[str]) -> Path
 def accuracy_curves(path: Path, curves: dict, baselines: dict[str, dict[str, float]]) -> Path:
     """LOCUS with every model embedded from n random training evaluations (line: mean over draws, band:
     +-1 std), against the baselines fitted on all training evaluations (horizontal lines)."""
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     lines = {"correctness_acc": ("mf", "irt", "knn"), "routing_acc": ("mf", "irt", "knn", "single_best", "oracle")}
     colours = {"mf": "tab:orange", "irt": "tab:green", "knn": "tab:purple", "single_best": "tab:red",
@@ -119,6 +130,7 @@ def accuracy_curves(path: Path, curves: dict, baselines: dict[str, dict[str, flo
 
 def training_curves(path: Path, history: list[dict[str, float]], best_epoch: int | None) -> Path:
     """Training and validation loss per epoch, validation routing and correctness, the kept epoch marked."""
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     epochs = [h["epoch"] for h in history]
     axes[0].plot(epochs, [h["train_loss"] for h in history], marker="o", label="training loss")
@@ -138,6 +150,7 @@ def training_curves(path: Path, history: list[dict[str, float]], best_epoch: int
 
 
 def portfolio_plot(path: Path, curve: dict, methods: tuple[str, ...]) -> Path:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     styles = ({"marker": "o", "markersize": 9, "linewidth": 3, "alpha": 0.6}, {"marker": "s", "linestyle": "--"},
               {"marker": "^", "linestyle": ":"})
