@@ -63,7 +63,7 @@ EXAMPLE_CURLS = (  # two of the README's examples under Serving
 def serve_until_interrupted(url: str, *, write_token: str | None = None) -> None:
     """Say where the app serves and how to call it, then wait for Ctrl-C. With `write_token`, a token
     this process made, print the export line registrations need."""
-    console.print(f"\nLOCUS is serving at [bold]{url}[/] (API docs: {url}/docs). In another shell:", highlight=False)
+    console.print(f"\nLOCUS keeps serving at [bold]{url}[/] (API docs: {url}/docs). In another shell:", highlight=False)
     if write_token is not None:
         console.print(f"  export LOCUS_WRITE_TOKEN={write_token}   # registrations need it", markup=False,
                       highlight=False)

@@ -104,7 +104,7 @@ def test_quickstart_as_a_user_runs_it_and_the_readme_examples_answer(tmp_path):
     store = Store(clone / "locus-quickstart")  # the default, relative root
     (entry,) = list_checkpoints(store)
     assert entry.meta.metrics.workers == 2 and len(entry.meta.snapshot.models) == 26  # 3 held out
-    assert store.read_model_embeddings(entry["version"]).num_rows == 30  # + my-llm
+    assert store.read_model_embeddings(entry.version).num_rows == 30  # + my-llm
     page = (clone / "locus-quickstart" / "report" / "index.html").read_text()
     assert "Should I route" in page and (clone / "locus-quickstart" / "report" / "map.png").stat().st_size > 5_000
     with socket.socket() as s:  # the Serve app is gone
