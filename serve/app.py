@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from locus.serve.deployments import LocusModel, QueryEncoder
-from locus.serve.ingress import Ingress, api
+from locus.serve.ingress import Ingress
 from locus.serve.settings import Autoscaling, ServeSettings
 from ray import serve
 from ray.serve import Application
@@ -28,7 +28,7 @@ def build(args: dict) -> Application:
     settings = ServeSettings.model_validate(args)
     encoder = load_checkpoint(Store(settings.root), settings.version).encoder  # fails early and clearly
     payload = settings.model_dump()
-    return _deployment(serve.ingress(api)(Ingress), "ingress", settings.ingress, settings).bind(
+    return _deployment(Ingress, "ingress", settings.ingress, settings).bind(
         _deployment(QueryEncoder, "encoder", settings.encoder, settings).bind(encoder, payload),
         _deployment(LocusModel, "locus", settings.locus, settings).bind(payload),
         payload)

@@ -53,14 +53,14 @@ def test_two_workers_resume_after_a_lost_worker(encoded_store, tmp_path, monkeyp
     seed_gap = np.abs(predictions(encoded_store, reseeded.version) - p_single).mean()
     worker_gap = np.abs(predictions(encoded_store, clean.version) - p_single).mean()
     assert worker_gap < 1.5 * seed_gap + 0.01, (worker_gap, seed_gap)
-    assert abs(clean.metrics["test"]["correctness_acc"] - single.test["correctness_acc"]) < 0.03
+    assert abs(clean.meta.metrics.test["correctness_acc"] - single.meta.metrics.test["correctness_acc"]) < 0.03
 
     marker = tmp_path / "killed"
     monkeypatch.setenv("LOCUS_FAIL_AFTER_EPOCH", "2")
     monkeypatch.setenv("LOCUS_FAIL_MARKER", str(marker))
     resumed = run_training(_job(encoded_store, workers=2))
     assert marker.exists(), "the fault hook never fired"
-    epochs = [h["epoch"] for h in resumed.metrics["history"]]
+    epochs = [h["epoch"] for h in resumed.meta.metrics.history]
     assert epochs == [1, 2, 3, 4]  # complete, none repeated
     # epochs 3-4 ran on restarted workers from the epoch-2 checkpoint; seeded per epoch, they
     # reproduce the uninterrupted run

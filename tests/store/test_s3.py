@@ -79,7 +79,7 @@ def test_import_encode_train_embed_and_ray_data_read_on_s3(s3_root):
                              scaling={"workers": 1})
         trained = run_training(job)
         assert trained.run_path.startswith(f"{BUCKET}/pipeline/runs/")
-        assert trained.snapshot["table_versions"]["evaluations"] == store.table("evaluations").version()
+        assert trained.meta.snapshot.table_versions["evaluations"] == store.table("evaluations").version()
         embedded = run_embedding(root, trained.version)
         assert len(embedded.model_ids) == 29
         rows = ray.data.read_delta(store.table_uri("evaluations"), storage_options=store.options).count()
