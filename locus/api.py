@@ -1,24 +1,70 @@
 """Request and response bodies of the HTTP API, with the limits that answer 413/422: the contract
-between `PoolService` (locus.service), which takes and returns them, and the Serve ingress."""
+between `PoolService` (locus.service), which takes and returns them, and the Serve ingress.
+
+Requests are strict (no coercion, no unknown fields), and every rule is in the JSON schema the
+OpenAPI document publishes: "exactly one of" pairs are `oneOf` of two `required` sets, and the
+fields of such a pair are absent rather than null when not given."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _integral(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# ints that, as JSON Schema says of integers, may be written 5.0 (strict otherwise: no "5"); the
+# bounds come before the validator, or they drop out of the JSON schema
+Count = Annotated[int, Field(ge=0), BeforeValidator(_integral)]
+TopK = Annotated[int, Field(ge=1, le=100), BeforeValidator(_integral)]
+PortfolioSize = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integral)]
+
+
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+def optional(**kwargs):
+    """A field that may be left out but not sent as null (one side of an "exactly one of" pair)."""
+    return Field(None, json_schema_extra=_no_default, **kwargs)
+
+
+def exactly_one_of(a: str, b: str, **dependent: dict) -> ConfigDict:
+    """Strict, and the pair's rule in the schema (`dependent`: what a field present requires of the others)."""
+    extra = {"oneOf": [{"required": [a]}, {"required": [b]}]} | ({"dependentSchemas": dependent} if dependent else {})
+    return ConfigDict(extra="forbid", strict=True, json_schema_extra=extra)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers, whatever the status."""
+
+    error: str = Field(description="what went wrong, naming the field or the limit")
+    details: list[FieldError] | None = Field(None, description="each invalid field (422)")
 
 
 class RouteRequest(Strict):
-    query: str | None = Field(None, min_length=1, description="one query text")
-    queries: list[str] | None = Field(None, min_length=1, description="a batch of query texts")
+    model_config = exactly_one_of("query", "queries")
+
+    query: str = optional(min_length=1, description="one query text")
+    queries: list[str] = optional(min_length=1, description="a batch of query texts")
     candidates: list[str] | None = Field(None, min_length=1, description="route only among these models")
     unavailable: list[str] = Field(default_factory=list, description="models that cannot answer now")
     cost_weight: float = Field(0.0, ge=0, allow_inf_nan=False, description="utility = p - weight * cost per 1k")
-    k: int = Field(5, ge=1, le=100, description="ranked models returned per query")
+    k: TopK = Field(5, description="ranked models returned per query")
+    min_evaluations: Count | None = Field(None, description="route only to models embedded from at least this "
+                                                                "many evaluations (default: the server's; 0: all)")
 
     @model_validator(mode="after")
     def _one_of(self) -> RouteRequest:
@@ -33,8 +79,11 @@ class RouteRequest(Strict):
 
 class RankedModel(BaseModel):
     model_id: str
-    p_correct: float
-    utility: float
+    p_correct: float = Field(description="the predictor's p(correct)")
+    utility: float = Field(description="what the ranking uses: p(correct) weighed by evidence, minus cost")
+    n_evaluations: int = Field(description="evaluations the model's embedding rests on")
+    evidence: float = Field(description="weight of the model's own prediction, n / (n + prior_strength); the rest "
+                                        "is the pool's average")
 
 
 class RouteResult(BaseModel):
@@ -44,14 +93,24 @@ class RouteResult(BaseModel):
     ranked: list[RankedModel]
 
 
+class HeldBack(BaseModel):
+    model_id: str
+    n_evaluations: int
+
+
 class RouteResponse(BaseModel):
     version: str
     results: list[RouteResult]
+    min_evaluations: int = Field(description="the minimum this request routed with")
+    held_back: list[HeldBack] = Field(default_factory=list, description="candidates not routed to: embedded from "
+                                                                        "fewer evaluations than min_evaluations")
 
 
 class Evaluation(Strict):
-    query_id: str | None = Field(None, min_length=1, description="a query known to the store")
-    query: str | None = Field(None, min_length=1, description="or the query text")
+    model_config = exactly_one_of("query_id", "query")
+
+    query_id: str = optional(min_length=1, description="a query known to the store")
+    query: str = optional(min_length=1, description="or the query text")
     score: float = Field(ge=0, le=1, allow_inf_nan=False, description="1 = correct, 0 = wrong, or in between")
 
     @model_validator(mode="after")
@@ -97,8 +156,10 @@ class NeighboursResponse(BaseModel):
 
 
 class PortfolioRequest(Strict):
-    k: int | None = Field(None, ge=1, le=1000, description="portfolio size")
-    budget: float | None = Field(None, gt=0, allow_inf_nan=False, description="total cost allowed (coverage)")
+    model_config = exactly_one_of("k", "budget", budget={"properties": {"method": {"const": "coverage"}}})
+
+    k: PortfolioSize = optional(description="portfolio size")
+    budget: float = optional(gt=0, allow_inf_nan=False, description="total cost allowed (method coverage only)")
     method: Literal["k-center", "k-medoids", "coverage"] = "coverage"
     cost: Literal["params_b", "cost_per_1k_tokens"] = Field("params_b", description="models-table column that "
                                                                                     "prices a model")
@@ -130,3 +191,30 @@ class ServiceInfo(BaseModel):
     version: str
     encoder: str
     models: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str | None = Field(None, description="left out when reads need a token and none was sent")
+    encoder: str | None = None
+    models: int | None = None
+
+
+class ModelInfo(BaseModel):
+    model_id: str
+    display_name: str
+    family: str | None = None
+    params_b: float | None = None
+    cost_per_1k_tokens: float | None = None
+    served_at: str | None = None
+    available: bool
+    n_evaluations: int
+
+
+class ModelPage(ModelInfo):
+    version: str
+    embedding: list[float]
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]

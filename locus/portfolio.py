@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from locus.errors import LocusDataError
+from locus.errors import ConflictError, LocusDataError
 from locus.metrics import distance_matrix
 
 METHODS = ("k-center", "k-medoids", "coverage")
@@ -74,13 +74,13 @@ def select(method: str, z: np.ndarray, probs: np.ndarray, *, k: int | None = Non
     if (k is None) == (budget is None):
         raise LocusDataError("give exactly one of k (portfolio size) or budget (total cost)")
     if k is not None and not 1 <= k <= len(z):
-        raise LocusDataError(f"k={k} must be between 1 and the {len(z)} embedded models")
+        raise ConflictError(f"k={k} must be between 1 and the {len(z)} embedded models")
     if budget is not None:
         if method != "coverage":
             raise LocusDataError("a budget needs --method coverage (k-center and k-medoids pick k models)")
         if cost is None or np.isnan(cost).all():
-            raise LocusDataError("a budget needs models with a cost (params_b or cost_per_1k_tokens) in the models "
-                                 "table; none has one")
+            raise ConflictError("a budget needs models with a cost (params_b or cost_per_1k_tokens) in the models "
+                                "table; none has one")
         return coverage(probs, None, cost, budget)  # a model with no cost never fits a budget
     picker: dict[str, Callable[[], list[int]]] = {"k-center": lambda: k_center(z, probs, k),
                                                   "k-medoids": lambda: k_medoids(z, probs, k),

@@ -15,6 +15,9 @@ from locus.api import (
     CompareResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    HeldBack,
+    ModelInfo,
+    ModelPage,
     Neighbour,
     NeighboursResponse,
     PortfolioModel,
@@ -28,20 +31,24 @@ from locus.api import (
 )
 from locus.calibration import REFERENCE_SIZE
 from locus.checkpoint import load_checkpoint
-from locus.errors import LocusDataError
+from locus.errors import NotFoundError
 from locus.registration import adhoc_query_id, query_table, register_model
-from locus.routing import ModelPool
+from locus.routing import MIN_EVALUATIONS, PRIOR_STRENGTH, ModelPool
 from locus.store import Store
 
 
 class PoolService:
     """A registry version's pool (`version="latest"` follows new versions) with the store's encoded
-    queries, reloaded when the registry changes (checked at most every `refresh_seconds`)."""
+    queries, reloaded when the registry changes (checked at most every `refresh_seconds`). Routing
+    holds back models embedded from fewer than `min_evaluations` evaluations (a request may lower
+    it) and weighs the rest by their evidence (`prior_strength`, see locus.routing)."""
 
     def __init__(self, store: Store, *, version: str = "latest", reference_queries: int = REFERENCE_SIZE,
-                 refresh_seconds: float = 1.0) -> None:
+                 refresh_seconds: float = 1.0, min_evaluations: int = MIN_EVALUATIONS,
+                 prior_strength: float = PRIOR_STRENGTH) -> None:
         self.store, self.version, self.refresh_seconds = store, version, refresh_seconds
         self.reference_queries = reference_queries
+        self.min_evaluations, self.prior_strength = min_evaluations, prior_strength
         self._writes = threading.Lock()  # registrations come on several threads; one at a time
         self._load()
 
@@ -77,20 +84,25 @@ class PoolService:
     def route(self, request: RouteRequest, phi: np.ndarray) -> RouteResponse:
         """Route each query of `request`, embedded as `phi` [queries, query_dim]."""
         self.refresh()
+        minimum = self.min_evaluations if request.min_evaluations is None else request.min_evaluations
         routes = self.pool.route(np.array(phi), candidates=request.candidates, unavailable=request.unavailable,
-                                 cost_weight=request.cost_weight, k=request.k)
-        return RouteResponse(version=self.pool.version, results=[
+                                 cost_weight=request.cost_weight, k=request.k, min_evaluations=minimum,
+                                 prior_strength=self.prior_strength)
+        held = self.pool.held_back(list(dict.fromkeys(request.candidates or self.pool.model_ids)), minimum)
+        return RouteResponse(version=self.pool.version, min_evaluations=minimum, results=[
             RouteResult(choice=r.choice, p_correct=r.p_correct, proxy_for=r.proxy_for,
-                        ranked=[RankedModel(**vars(x)) for x in r.ranked]) for r in routes])
+                        ranked=[RankedModel(**vars(x)) for x in r.ranked]) for r in routes],
+            held_back=[HeldBack(model_id=m, n_evaluations=int(self.pool.n_evaluations[self.pool.position(m)]))
+                       for m in held])
 
-    def models(self) -> list[dict]:
+    def models(self) -> list[ModelInfo]:
         self.refresh()
-        return [self.pool.describe(m) for m in self.pool.model_ids]
+        return [ModelInfo(**self.pool.describe(m)) for m in self.pool.model_ids]
 
-    def model(self, model_id: str) -> dict:
+    def model(self, model_id: str) -> ModelPage:
         self.refresh()
-        return self.pool.describe(model_id) | {
-            "version": self.pool.version, "embedding": self.pool.z[self.pool.position(model_id)].tolist()}
+        return ModelPage(**self.pool.describe(model_id), version=self.pool.version,
+                         embedding=self.pool.z[self.pool.position(model_id)].tolist())
 
     def neighbours(self, model_id: str, k: int) -> NeighboursResponse:
         self.refresh()
@@ -127,14 +139,15 @@ class PoolService:
             elif e.query_id in self.query_pos:
                 out[i] = self.phi[self.query_pos[e.query_id]]
             else:
-                raise LocusDataError(f"evaluations[{i}].query_id={e.query_id!r} is not a query of this store; "
+                raise NotFoundError(f"evaluations[{i}].query_id={e.query_id!r} is not a query of this store; "
                                      f"send its text as 'query' instead")
         return out
 
     def embed(self, request: EmbeddingRequest, text_phi: np.ndarray | None = None) -> EmbeddingResponse:
         """Embed a model from the request's evaluations (`text_phi`: the vectors of its query texts, in
         order); with `model_id`, register it: store the evaluations (texts become queries) and embed
-        it from all of its stored evaluations. Nothing is written unless the whole request is valid."""
+        it from all of its stored evaluations (a query sent more than once counts once, with its mean
+        score). Nothing is written unless the whole request is valid."""
         self.refresh()
         phi = self._phi(request, text_phi)
         scores = [e.score for e in request.evaluations]
@@ -145,8 +158,11 @@ class PoolService:
         ids = [e.query_id or adhoc_query_id(e.query) for e in request.evaluations]
         texts = {i: (e.query, phi[n]) for n, (i, e) in enumerate(zip(ids, request.evaluations, strict=True))
                  if e.query_id is None}
+        repeats: dict[str, list[float]] = {}
+        for i, score in zip(ids, scores, strict=True):
+            repeats.setdefault(i, []).append(score)
         with self._writes:
-            return self._register(request.model_id, ids, scores, texts)
+            return self._register(request.model_id, list(repeats), [float(np.mean(v)) for v in repeats.values()], texts)
 
     def _register(self, model_id: str, ids: list[str], scores: list[float],
                   texts: dict[str, tuple[str, np.ndarray]]) -> EmbeddingResponse:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from locus.serve.metrics import metrics
 from locus.serve.settings import ServeSettings
 from ray import serve
 
@@ -15,6 +16,8 @@ from locus.api import (
     CompareResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    ModelInfo,
+    ModelPage,
     NeighboursResponse,
     PortfolioRequest,
     PortfolioResponse,
@@ -45,6 +48,7 @@ class QueryEncoder:
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        metrics().batch.observe(len(texts))
         return list(np.asarray(self.model.encode(texts, convert_to_numpy=True), dtype=np.float32))
 
     async def __call__(self, texts: list[str]) -> np.ndarray:
@@ -63,7 +67,8 @@ class LocusModel:
     def __init__(self, settings: dict) -> None:
         config = ServeSettings.model_validate(settings)
         self.service = PoolService(Store(config.root), version=config.version,
-                                   reference_queries=config.reference_queries, refresh_seconds=config.refresh_seconds)
+                                   reference_queries=config.reference_queries, refresh_seconds=config.refresh_seconds,
+                                   min_evaluations=config.min_evaluations, prior_strength=config.prior_strength)
 
     def info(self) -> ServiceInfo:
         return self.service.info()
@@ -73,10 +78,10 @@ class LocusModel:
         millisecond) instead of paying a hop to Serve's thread pool, as the other methods do."""
         return self.service.route(request, phi)
 
-    def models(self) -> list[dict]:
+    def models(self) -> list[ModelInfo]:
         return self.service.models()
 
-    def model(self, model_id: str) -> dict:
+    def model(self, model_id: str) -> ModelPage:
         return self.service.model(model_id)
 
     def neighbours(self, model_id: str, k: int) -> NeighboursResponse:

@@ -6,6 +6,7 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from locus.routing import MIN_EVALUATIONS, PRIOR_STRENGTH
 from locus.store import StorageRoot
 
 
@@ -14,7 +15,8 @@ class Autoscaling(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_replicas: int = Field(1, ge=0)
+    min_replicas: int = Field(1, ge=0, description="2 or more: a replica's death stalls nothing (the others "
+                                                   "answer while Serve replaces it)")
     max_replicas: int = Field(2, ge=1)
     target_ongoing_requests: float = Field(8, gt=0)
     upscale_delay_s: float = Field(5, ge=0)
@@ -36,6 +38,14 @@ class ServeSettings(BaseModel):
     max_query_chars: int = Field(8000, gt=0)
     max_batch: int = Field(256, gt=0, description="queries per /v1/route request")
     max_evaluations: int = Field(20000, gt=0, description="evaluations per /v1/embeddings request")
+    max_anonymous_texts: int = Field(1000, ge=0, description="query texts per /v1/embeddings request without the "
+                                                             "write token (each text costs an encoder pass)")
+    request_timeout_s: float = Field(20.0, gt=0, description="time budget of one request: past it the answer is "
+                                                             "504 with Retry-After")
+    min_evaluations: int = Field(MIN_EVALUATIONS, ge=0, description="models embedded from fewer evaluations are not "
+                                                                    "routed to unless a request asks")
+    prior_strength: float = Field(PRIOR_STRENGTH, ge=0, description="evaluations' worth of weight on the pool's "
+                                                                    "average in each model's routing score")
     reference_queries: int = Field(1000, gt=0, description="store queries used to predict disagreement")
     refresh_seconds: float = Field(1.0, ge=0, description="how often replicas look for registry changes")
     encoder_batch_size: int = Field(32, gt=0, description="@serve.batch size of the query encoder")
@@ -50,5 +60,5 @@ class ServeSettings(BaseModel):
     max_ongoing_requests: int = Field(64, gt=0, description="in flight per replica; at least the encoder's batch "
                                                                  "size, or @serve.batch never fills")
     encoder: Autoscaling = Field(default_factory=Autoscaling)
-    locus: Autoscaling = Field(default_factory=Autoscaling)
-    ingress: Autoscaling = Field(default_factory=Autoscaling)
+    locus: Autoscaling = Field(default_factory=lambda: Autoscaling(min_replicas=2))
+    ingress: Autoscaling = Field(default_factory=lambda: Autoscaling(min_replicas=2))

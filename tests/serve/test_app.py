@@ -60,8 +60,10 @@ def url(trained_store):
     import os
 
     os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ["RAY_metrics_report_interval_ms"] = "1000"  # Ray's default of 10 s would slow the metrics test
     settings = ServeSettings(root=str(trained_store.uri), write_token=TOKEN, read_token=None, max_batch=8,
-                             max_evaluations=700, max_query_chars=500, max_request_bytes=64_000, refresh_seconds=0.2)
+                             max_evaluations=700, max_anonymous_texts=50, max_query_chars=500,
+                             max_request_bytes=64_000, refresh_seconds=0.2)
     with serving(settings, port=_free_port()) as base:
         yield base
 
@@ -149,7 +151,7 @@ def test_a_rejected_registration_writes_nothing_and_a_second_scorer_breaks_nothi
     before = trained_store.table_versions()
     bad = {"model_id": existing, "evaluations": [{"query": "A fine new question?", "score": 1.0},
                                                  {"query_id": "no-such-query", "score": 0.0}]}
-    assert call(url, "/v1/embeddings", bad, token=TOKEN)[0] == 422
+    assert call(url, "/v1/embeddings", bad, token=TOKEN)[0] == 404
     assert trained_store.table_versions() == before
     # a model already in the store, sent again through the API: its `api` scores sit beside the
     # benchmark's, and loading the store for training or embedding still works for everyone
@@ -182,13 +184,15 @@ def test_compare_gives_distances_and_predicted_disagreement(url, trained_store):
     ("/v1/embeddings", {"evaluations": []}, 422, "evaluations"),
     ("/v1/embeddings", {"evaluations": [{"query": "a", "score": 1.5}]}, 422, "score"),
     ("/v1/embeddings", b'{"evaluations": [{"query": "a", "score": NaN}]}', 422, "score"),
-    ("/v1/embeddings", {"evaluations": [{"query_id": "no-such-query", "score": 1}]}, 422, "no-such-query"),
+    ("/v1/embeddings", {"evaluations": [{"query_id": "no-such-query", "score": 1}]}, 404, "no-such-query"),
+    ("/v1/embeddings", {"evaluations": [{"query_id": None, "query": "a", "score": 1}]}, 422, "query_id"),
     ("/v1/embeddings", {"evaluations": [{"query": "a", "score": "high"}]}, 422, "score"),
-    ("/v1/embeddings", {"evaluations": [{"query": "a", "score": 1}] * 701}, 413, "limit of 700"),
+    ("/v1/embeddings", {"evaluations": [{"query": "a", "score": 1}] * 701}, 422, "limit of 700"),
+    ("/v1/route", b"\xff\xfe not text", 400, "parsing the body"),
     ("/v1/compare", {"models": ["no-such-model", "other"]}, 404, "no-such-model"),
     ("/v1/portfolio", {"k": 2, "budget": 3.0}, 422, "exactly one"),
     ("/v1/portfolio", {"k": 0}, 422, "k"),
-    ("/v1/portfolio", {"k": 999}, 422, "between 1 and"),
+    ("/v1/portfolio", {"k": 999}, 409, "between 1 and"),
     ("/v1/portfolio", {"k": 2, "method": "vibes"}, 422, "method"),
     ("/v1/portfolio", {"budget": 5.0, "method": "k-center"}, 422, "needs --method coverage"),
 ])
@@ -204,6 +208,52 @@ def test_unknown_model_pages_are_404(url):
     assert call(url, "/v1/models/no-such-model")[0] == 404
     assert call(url, "/v1/models/no-such-model/neighbors")[0] == 404
     assert call(url, "/v1/models/x/neighbors?k=0")[0] == 422
+
+
+def test_every_error_has_the_documented_body(url):
+    for path, method, status in [("/no-such-path", None, 404), ("/v1/route", "GET", 405), ("/v1/models", "DELETE", 405)]:
+        code, body = call(url, path, method=method)
+        assert code == status and set(body) == {"error"}, body
+
+
+def test_hostile_tokens_ids_and_bodies_get_4xx_and_the_server_keeps_serving(url):
+    import http.client
+    from urllib.parse import quote, urlsplit
+
+    route = json.dumps({"query": "a"}).encode()
+    for token in ("\u00fcber-geheim".encode(), "\u20ac\u4e2d\U0001f600".encode(), b"\xff\xfe"):
+        request = urllib.request.Request(url + "/v1/embeddings", data=json.dumps(
+            {"model_id": "m", "evaluations": [{"query": "a", "score": 1}]}).encode(),
+            headers={"content-type": "application/json", "authorization": b"Bearer " + token})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403 and "not valid" in json.loads(refused.value.read())["error"]
+
+    # any text of the schema's 200 characters is a model id: stored under a bounded key
+    long_id = "模型-" * 66 + "xy"
+    evaluations = [{"query": f"A question for the long id, number {i}?", "score": float(i % 2)} for i in range(3)]
+    status, body = call(url, "/v1/embeddings", {"model_id": long_id, "evaluations": evaluations}, token=TOKEN)
+    assert status == 200 and body["model_id"] == long_id, body
+    status, page = call(url, f"/v1/models/{quote(long_id)}")
+    assert status == 200 and page["n_evaluations"] == 3
+
+    # anonymous embedding work is bounded: texts cost encoder passes, the write token lifts the limit
+    texts = [{"query": f"Anonymous text {i}", "score": 1.0} for i in range(51)]
+    status, body = call(url, "/v1/embeddings", {"evaluations": texts})
+    assert status == 403 and "limit of 50" in body["error"]
+    assert call(url, "/v1/embeddings", {"evaluations": texts[:50]})[0] == 200
+    assert call(url, "/v1/embeddings", {"evaluations": texts}, token=TOKEN)[0] == 200
+
+    # the body limit counts the bytes read: a chunked body without Content-Length is cut off too
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    chunk = b'{"query": "' + b"x" * 30_000
+    connection.request("POST", "/v1/route", body=iter([chunk, b"x" * 30_000, b"x" * 30_000, b'"}']),
+                       headers={"content-type": "application/json"}, encode_chunked=True)
+    answer = connection.getresponse()
+    assert answer.status == 413 and "exceeds the limit of 64000" in json.loads(answer.read())["error"]
+    connection.close()
+    assert call(url, "/v1/route", raw=route)[0] == 200
 
 
 def test_registry_changes_are_seen_without_a_restart(url, trained_store):
@@ -254,6 +304,8 @@ def test_read_token_protects_reads_when_configured(url, trained_store):
     serve.run(build(settings.model_dump()), name="private", route_prefix="/private")  # beside the open app
     try:
         private = url + "/private"
+        assert call(private, "/healthz") == (200, {"status": "ok"})  # no version or model count for anyone
+        assert set(call(private, "/healthz", token="reader")[1]) == {"status", "version", "encoder", "models"}
         assert call(private, "/v1/models")[0] == 401
         assert call(private, "/v1/models", token="nope")[0] == 403
         assert call(private, "/v1/models", token="reader")[0] == 200
@@ -261,6 +313,87 @@ def test_read_token_protects_reads_when_configured(url, trained_store):
         assert call(url, "/v1/models")[0] == 200  # the open app is unaffected
     finally:
         serve.delete("private")
+
+
+def _scraped() -> dict[str, float]:
+    """Every LOCUS series summed over replicas, from this node's Prometheus endpoint."""
+    import ray
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = ray.nodes()[0]["MetricsExportPort"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    totals: Counter = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("ray_locus_"):
+                keep = {k: v for k, v in sample.labels.items() if k in ("endpoint", "status", "model_id", "outcome")}
+                totals[sample.name + json.dumps(keep, sort_keys=True)] += sample.value
+    return totals
+
+
+def test_metrics_move_with_requests(url, trained_store):
+    query = "Which metal conducts heat best?"
+    before = _scraped()
+    for _ in range(3):
+        assert call(url, "/v1/route", {"query": query})[0] == 200
+    assert call(url, "/v1/route", {"query": "a", "k": 0})[0] == 422
+    evaluations = [{"query": f"A question for the metrics test, number {i}?", "score": 1.0} for i in range(3)]
+    assert call(url, "/v1/embeddings", {"model_id": "metered", "evaluations": evaluations}, token=TOKEN)[0] == 200
+    expected = {
+        'ray_locus_requests_total{"endpoint": "/v1/route", "status": "200"}': 3,
+        'ray_locus_requests_total{"endpoint": "/v1/route", "status": "422"}': 1,
+        'ray_locus_requests_total{"endpoint": "/v1/embeddings", "status": "200"}': 1,
+        'ray_locus_registrations_total{}': 1,
+        'ray_locus_encoder_cache_total{"outcome": "hit"}': 2,
+        'ray_locus_route_latency_seconds_count{}': 3,
+        'ray_locus_encoder_batch_size_count{}': 1,
+    }
+    deadline = time.monotonic() + 60
+    while True:
+        now = _scraped()
+        moved = {name: now[name] - before[name] for name in expected}
+        routed = sum(v - before[k] for k, v in now.items() if k.startswith("ray_locus_routed_total"))
+        if all(moved[n] >= v for n, v in expected.items()) and routed >= 3:
+            break
+        assert time.monotonic() < deadline, (moved, routed)
+        time.sleep(1)
+
+
+def test_a_request_over_its_time_budget_answers_504_with_retry_after(url, trained_store):
+    from locus.serve.app import build
+    from ray import serve
+
+    settings = ServeSettings(root=str(trained_store.uri), request_timeout_s=0.001)
+    serve.run(build(settings.model_dump()), name="hurried", route_prefix="/hurried")
+    try:
+        request = urllib.request.Request(url + "/hurried/v1/models")
+        with pytest.raises(urllib.error.HTTPError) as late:
+            urllib.request.urlopen(request, timeout=30)
+        assert late.value.code == 504 and late.value.headers["Retry-After"] == "1"
+        assert "budget of 0.001 s" in json.loads(late.value.read())["error"]
+    finally:
+        serve.delete("hurried")
+    assert call(url, "/v1/models")[0] == 200
+
+
+def test_the_openapi_document_is_the_contract(url, tmp_path):
+    """schemathesis with every check against the live app: no 5xx, every status and body as
+    documented, schema-valid requests accepted and invalid ones refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    st = Path(sys.executable).parent / "st"
+    config = Path(__file__).with_name("schemathesis.toml")
+    run = subprocess.run([str(st), "--config-file", str(config), "run", f"{url}/openapi.json", "--checks", "all",
+                          "--max-examples", "30",
+                          "--seed", "7", "--header", f"Authorization: Bearer {TOKEN}", "--request-timeout", "30",
+                          "--report", "junit", "--report-junit-path", str(tmp_path / "junit.xml")],
+                         capture_output=True, text=True, timeout=900, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    summary = run.stdout[-6000:]
+    print(summary)
+    assert run.returncode == 0, summary
 
 
 def _replicas(deployment: str) -> set[tuple[str, str]]:
@@ -286,7 +419,7 @@ def test_portfolio_within_a_budget_needs_prices_and_respects_them(url, trained_s
 
     models = [m["model_id"] for m in call(url, "/v1/models")[1]["models"]]
     status, body = call(url, "/v1/portfolio", {"budget": 10.0})
-    assert status == 422 and "cost" in body["error"]  # the sample store has no prices yet
+    assert status == 409 and "cost" in body["error"]  # the sample store has no prices yet
     prices = [float(1 + i % 5) for i in range(len(models))]
     trained_store.write_models(pa.table({"model_id": models, "params_b": prices}))
     time.sleep(0.5)  # past refresh_seconds: the deployment reloads the models table
