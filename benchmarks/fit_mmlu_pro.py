@@ -21,6 +21,19 @@ from locus.training import TrainConfig, TrainRun
 from locus.training.run import train_version
 
 
+def prepared_store(root: str, data: Path) -> tuple[Store, dict]:
+    """The store at `root` with the MMLU-Pro outputs imported and encoded (only what it lacks)."""
+    store, timings = Store(root), {}
+    if not store.model_ids():
+        start = time.perf_counter()
+        import_tables(store, *read_mmlu_pro(sorted(data.glob("model_outputs_*.zip"))))
+        timings["import_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    report = encode_store(store, DEFAULT_ENCODER)
+    timings["encode_s"], timings["encoded"] = time.perf_counter() - start, report.encoded
+    return store, timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/mmlu-pro-outputs"))
@@ -28,15 +41,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fit-mmlu-pro.json"))
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
     args = parser.parse_args()
-    store = Store(args.root)
-    timings = {}
-    if not store.model_ids():
-        start = time.perf_counter()
-        import_tables(store, *read_mmlu_pro(sorted(args.data.glob("model_outputs_*.zip"))))
-        timings["import_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    report = encode_store(store, DEFAULT_ENCODER)
-    timings["encode_s"], timings["encoded"] = time.perf_counter() - start, report.encoded
+    store, timings = prepared_store(args.root, args.data)
     runs = []
     for seed in (int(s) for s in args.seeds.split(",")):
         summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, train=TrainConfig(seed=seed)),

@@ -22,7 +22,27 @@ def job_env() -> dict[str, str]:
 # several times the requests/s on 2 cores (benchmarks/README.md). Ray reads these when a cluster
 # starts, so they are set for the local clusters started here; a cluster that is joined keeps its
 # own (the image in platform/ sets them). Set either to 0 beforehand for Serve's defaults.
-FAST_SERVE_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
+# HAProxy also sends a request again, to another ingress replica, when the one it went to died with
+# it (an empty response): every LOCUS endpoint may be repeated (reads, and registrations, which upsert).
+FAST_SERVE_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1",
+                  "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response"}
+SERVE_PORTS = {"RAY_SERVE_HAPROXY_STATS_PORT": 8404, "RAY_SERVE_HAPROXY_METRICS_PORT": 9101,
+               "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": 8500, "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": 9500}
+_CHOSEN: set[str] = set()
+
+
+def _port_or_free(port: int) -> int:
+    """`port` if nothing listens there, else one the system picks (two local servers on one machine
+    would otherwise both claim HAProxy's stats and metrics ports and the fallback proxy's, and the
+    second one's proxy never becomes healthy)."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
 
 
 def ray_log_file(root: str, command: str) -> Path:
@@ -100,6 +120,10 @@ def _connected(address: str | None, num_cpus: int | None, *, forward_output: boo
     if local:
         for name, value in FAST_SERVE_ENV.items():
             os.environ.setdefault(name, value)
+        for name, port in SERVE_PORTS.items():
+            if name not in os.environ or name in _CHOSEN:  # a value the user set stays
+                os.environ[name] = str(_port_or_free(port))
+                _CHOSEN.add(name)
     ray.init(address=address, num_cpus=num_cpus if local else None, log_to_driver=forward_output,
              runtime_env={"env_vars": job_env()}, include_dashboard=False if local else None)
     try:

@@ -18,7 +18,7 @@ import torch
 from locus.calibration import REFERENCE_SIZE, ability
 from locus.checkpoint import Checkpoint, load_checkpoint
 from locus.embedding import predict_matrix
-from locus.errors import LocusDataError, ConflictError, UnknownModelError
+from locus.errors import ConflictError, LocusDataError, UnknownModelError
 from locus.metrics import distance_matrix, predicted_disagreement
 from locus.store import Store
 

@@ -1,10 +1,11 @@
 """The FastAPI ingress: validation, limits, auth and error mapping in front of the deployments.
 
-Bad input never reaches a 500: oversized bodies get 413 (the limit counts the bytes read, chunked
-or not), a body that is not text 400, malformed or out-of-range fields and over-long lists 422, unknown models or queries 404, a pool
-that cannot answer 409, a missing or wrong token 401/403, a request over its time budget 504 and a
-full server 503 (both with Retry-After). Every status is in the OpenAPI document, and every error
-body is `ErrorBody` JSON (`error`, and `details` for 422).
+Bad input never reaches a 500: a body over the byte limit gets 413 (counting the bytes read,
+chunked or not), a body that is not text 400, malformed or out-of-range fields and over-long lists
+422, unknown models or queries 404, a pool that cannot answer 409, a missing or wrong token
+401/403, a request over its time budget 504 and a full server 503 (both with Retry-After). Every
+status is in the OpenAPI document, and every error body is `ErrorBody` JSON (`error`, and
+`details` for 422).
 
 No `from __future__ import annotations` here: Serve ships the ingress class by value, and the copy
 keeps only the globals its code names. String annotations ("RouteRequest", "Request") then resolve
@@ -16,6 +17,7 @@ import asyncio
 import hmac
 import time
 
+import grpc
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +27,7 @@ from locus.serve.cache import VectorCache
 from locus.serve.metrics import metrics
 from locus.serve.settings import ServeSettings
 from ray import serve
+from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,7 +48,7 @@ from locus.api import (
     RouteRequest,
     RouteResponse,
 )
-from locus.errors import LocusDataError, NotFoundError, ConflictError
+from locus.errors import ConflictError, LocusDataError, NotFoundError
 
 # Set per replica from its settings (Serve ships the ingress class by value, with copies of the
 # globals it names; the middleware and the OpenAPI builder, shipped by reference, read these)
@@ -106,19 +109,29 @@ def _too_large(size: str, limit: int) -> JSONResponse:
     return _error(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
 
 
-class _BodyLimit:
-    """413 for a body over the limit: a declared length before anything is read, and otherwise
-    (chunked, or a lying Content-Length) as soon as the bytes read pass it; the app then gets the
-    body from memory. Plain ASGI: Starlette's BaseHTTPMiddleware would wrap every response in a
-    stream, a tenth of the ingress's CPU."""
+class _HTTPMiddleware:
+    """Plain ASGI middleware that sees HTTP requests only: Starlette's BaseHTTPMiddleware would wrap
+    every response in a stream, a tenth of the ingress's CPU."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class _BodyLimit(_HTTPMiddleware):
+    """413 for a body over the limit: a declared length before anything is read, and otherwise
+    (chunked, or a lying Content-Length) as soon as the bytes read pass it; the app then gets the
+    body from memory."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = _limits["max_request_bytes"]
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
@@ -132,7 +145,7 @@ class _BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _too_large(f"more than {limit:,}".replace(",", ""), limit)(scope, receive, send)
+                await _too_large(f"more than {limit}", limit)(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -144,16 +157,10 @@ class _BodyLimit:
         await self.app(scope, replay, send)
 
 
-class _Counted:
+class _Counted(_HTTPMiddleware):
     """Counts every answer by endpoint (the route's path template) and status."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = ["none"]
 
         async def sent(message: Message) -> None:
@@ -174,7 +181,8 @@ api.add_middleware(_Counted)  # outermost: counts the 413s too
 
 def _errors(*statuses: int) -> dict:
     """OpenAPI responses of the error statuses an endpoint answers, all with the one error body."""
-    why = {400: "the body is not JSON text", 401: "no bearer token", 403: "the token is not valid here", 404: "no such model or query",
+    why = {400: "the body is not JSON text", 401: "no bearer token", 403: "the token is not valid here",
+           404: "no such model or query",
            409: "nothing left to route to (every candidate unavailable or held back)",
            413: "body over the byte limit", 422: "invalid field or a list over its limit (details name each field)",
            503: "at capacity (Retry-After says when to retry)",
@@ -206,9 +214,34 @@ def _openapi() -> dict:
 api.openapi = _openapi
 
 
-async def _awaited(response):
-    """A DeploymentResponse as a coroutine, for asyncio.wait_for."""
-    return await response
+def _replica_lost(exc: Exception) -> bool:
+    """The replica died or went away while it had the call (ActorUnavailableError or ActorDiedError,
+    or in throughput mode gRPC's UNAVAILABLE)."""
+    if isinstance(exc, ActorUnavailableError | RayActorError):
+        return True
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def _called(target, args: tuple, attempts: int = 3):
+    """The result of `target.remote(*args)`, sent again (to another replica) when the replica that had
+    it died: every LOCUS call may be repeated (reads, and registrations, which upsert). Bad input
+    found by a replica arrives wrapped, and is raised as itself."""
+    for attempt in range(attempts):
+        response = target.remote(*args)
+        try:
+            return await response
+        except asyncio.CancelledError:
+            response.cancel()
+            raise
+        except Exception as exc:
+            if isinstance(getattr(exc, "cause", None), LocusDataError):
+                raise exc.cause from None
+            if not _replica_lost(exc):
+                raise
+            if attempt == attempts - 1:
+                raise HTTPProblem(503, f"the replica answering this died {attempts} times; retry shortly",
+                                  retry_after=RETRY_AFTER_S) from None
+            await asyncio.sleep(0.05 * 2 ** attempt)
 
 
 def _bearer(request: Request) -> str | None:
@@ -257,21 +290,15 @@ class Ingress:
         if not self._holds(request, write=write):
             raise HTTPProblem(403, "the bearer token is not valid for this endpoint")
 
-    async def _answer(self, response):
-        """The result of a deployment call within the request's time budget (504 past it); bad
-        input found by a replica arrives wrapped, and is answered with its own message."""
+    async def _answer(self, target, *args):
+        """`target.remote(*args)` (a deployment or one of its methods) within the request's time
+        budget: 504 past it, 503 if replicas kept dying under it."""
         budget = self.settings.request_timeout_s
         try:
-            return await asyncio.wait_for(_awaited(response), budget)
+            return await asyncio.wait_for(_called(target, args), budget)
         except TimeoutError:
-            response.cancel()
             raise HTTPProblem(504, f"the request took longer than its budget of {budget:g} s; retry later or "
                                    f"send less", retry_after=RETRY_AFTER_S) from None
-        except Exception as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, LocusDataError):
-                raise cause from None
-            raise
 
     def _check_texts(self, texts: list[str], field: str) -> None:
         limit = self.settings.max_query_chars
@@ -285,7 +312,7 @@ class Ingress:
         request carries a token for them."""
         if self.settings.read_token is not None and not self._holds(request, write=False):
             return Health()
-        return Health(**(await self._answer(self.locus.info.remote())).model_dump())
+        return Health(**(await self._answer(self.locus.info)).model_dump())
 
     @api.post("/v1/route", response_model=RouteResponse, responses=_errors(*READ_ERRORS, *BODY_ERRORS, 404, 409))
     async def route(self, body: RouteRequest, request: Request) -> RouteResponse:
@@ -298,7 +325,7 @@ class Ingress:
         if len(texts) > self.settings.max_batch:
             raise HTTPProblem(422, f"queries: {len(texts)} exceed the batch limit of {self.settings.max_batch}")
         self._check_texts(texts, "queries")
-        routed: RouteResponse = await self._answer(self.locus.route.remote(body, await self._encode(texts)))
+        routed: RouteResponse = await self._answer(self.locus.route, body, await self._encode(texts))
         watch = metrics()
         for result in routed.results:
             watch.routed.inc(tags={"model_id": result.choice})
@@ -314,7 +341,7 @@ class Ingress:
             if count:
                 metrics().cache.inc(count, tags={"outcome": outcome})
         if missing:
-            fresh = await self._answer(self.encoder.remote(missing))
+            fresh = await self._answer(self.encoder, missing)
             self.cache.put(missing, fresh)
             vectors |= dict(zip(missing, fresh, strict=True))
         return np.stack([vectors[t] for t in texts])
@@ -323,7 +350,7 @@ class Ingress:
         """Vectors of texts that become stored queries, in chunks spread over the encoder replicas
         (one message per chunk stays far below gRPC's size limit)."""
         chunks = [texts[i:i + EXACT_CHUNK] for i in range(0, len(texts), EXACT_CHUNK)]
-        return np.concatenate(await asyncio.gather(*(self._answer(self.encoder.exact.remote(c)) for c in chunks)))
+        return np.concatenate(await asyncio.gather(*(self._answer(self.encoder.exact, c) for c in chunks)))
 
     @api.post("/v1/embeddings", response_model=EmbeddingResponse,
               responses=_errors(*READ_ERRORS, *BODY_ERRORS, 404))
@@ -343,7 +370,7 @@ class Ingress:
                                    f"for stored queries, or the write token")
         self._check_texts(given, "evaluations.query")
         text_phi = await self._exact(given) if given else None
-        embedded: EmbeddingResponse = await self._answer(self.locus.embed.remote(body, text_phi))
+        embedded: EmbeddingResponse = await self._answer(self.locus.embed, body, text_phi)
         if embedded.registered:
             metrics().registrations.inc()
         return embedded
@@ -351,28 +378,28 @@ class Ingress:
     @api.get("/v1/models", response_model=ModelsResponse, responses=_errors(*READ_ERRORS))
     async def models(self, request: Request) -> ModelsResponse:
         self._authorize(request, write=False)
-        return ModelsResponse(models=await self._answer(self.locus.models.remote()))
+        return ModelsResponse(models=await self._answer(self.locus.models))
 
     @api.get("/v1/models/{model_id}", response_model=ModelPage, responses=_errors(*READ_ERRORS, 404, 422))
     async def model(self, model_id: str, request: Request) -> ModelPage:
         self._authorize(request, write=False)
-        return await self._answer(self.locus.model.remote(model_id))
+        return await self._answer(self.locus.model, model_id)
 
     @api.get("/v1/models/{model_id}/neighbors", response_model=NeighboursResponse,
              responses=_errors(*READ_ERRORS, 404, 422))
     async def neighbours(self, model_id: str, request: Request,
                          k: int = Query(5, ge=1, le=100)) -> NeighboursResponse:
         self._authorize(request, write=False)
-        return await self._answer(self.locus.neighbours.remote(model_id, k))
+        return await self._answer(self.locus.neighbours, model_id, k)
 
     @api.post("/v1/compare", response_model=CompareResponse, responses=_errors(*READ_ERRORS, *BODY_ERRORS, 404))
     async def compare(self, body: CompareRequest, request: Request) -> CompareResponse:
         """Embedding distances and predicted disagreement (chance exactly one of a pair is right)."""
         self._authorize(request, write=False)
-        return await self._answer(self.locus.compare.remote(body))
+        return await self._answer(self.locus.compare, body)
 
     @api.post("/v1/portfolio", response_model=PortfolioResponse, responses=_errors(*READ_ERRORS, *BODY_ERRORS, 409))
     async def portfolio(self, body: PortfolioRequest, request: Request) -> PortfolioResponse:
         """k models (or models within a cost budget) that cover the pool, chosen with no new evaluations."""
         self._authorize(request, write=False)
-        return await self._answer(self.locus.portfolio.remote(body))
+        return await self._answer(self.locus.portfolio, body)

@@ -6,7 +6,7 @@ import pytest
 
 from locus.api import CompareRequest, EmbeddingRequest, PortfolioRequest, RouteRequest
 from locus.encoders import DEFAULT_ENCODER, encode_texts
-from locus.errors import NotFoundError, ConflictError, UnknownModelError
+from locus.errors import ConflictError, NotFoundError, UnknownModelError
 from locus.registration import adhoc_query_id
 from locus.service import PoolService
 

@@ -31,12 +31,16 @@ def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
     """Serve routing, embedding and comparison endpoints until Ctrl-C (then stop what was started).
 
     A local cluster started here runs Serve's throughput mode with HAProxy in front (set
-    RAY_SERVE_THROUGHPUT_OPTIMIZED=0 and RAY_SERVE_ENABLE_HA_PROXY=0 for Serve's defaults)."""
+    RAY_SERVE_THROUGHPUT_OPTIMIZED=0 and RAY_SERVE_ENABLE_HA_PROXY=0 for Serve's defaults), and a
+    watchdog stops its HAProxy however this process ends."""
     from locus.checkpoint import resolve_version
+    from locus.serve.guard import claim_port
     from locus.store import Store
 
     store = Store(root)
     resolved = resolve_version(store, version)  # before Ray and Serve start: a store with no version answers at once
+    if address is None:
+        claim_port(host, port)  # and a port held by another process, naming it
     if store.read_model_embeddings(resolved).num_rows == 0:
         from locus.embedding import embed_store
 
