@@ -394,7 +394,7 @@ def test_the_openapi_document_is_the_contract(url, tmp_path):
                           "--max-examples", "30",
                           "--seed", "7", "--header", f"Authorization: Bearer {TOKEN}", "--request-timeout", "30",
                           "--report", "junit", "--report-junit-path", str(tmp_path / "junit.xml")],
-                         capture_output=True, text=True, timeout=900, cwd=tmp_path,  # hypothesis writes its database there
+                         capture_output=True, text=True, timeout=900, cwd=tmp_path,  # for hypothesis's database
                          env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     summary = run.stdout[-6000:]
     print(summary)
