@@ -40,8 +40,8 @@ class ServeSettings(BaseModel):
     max_evaluations: int = Field(20000, gt=0, description="evaluations per /v1/embeddings request")
     max_anonymous_texts: int = Field(1000, ge=0, description="query texts per /v1/embeddings request without the "
                                                              "write token (each text costs an encoder pass)")
-    request_timeout_s: float = Field(20.0, gt=0, description="time budget of one request: past it the answer is "
-                                                             "504 with Retry-After")
+    request_timeout_s: float = Field(20.0, gt=0, description="time budget of each call a request makes to a "
+                                                             "deployment: past it the answer is 504 with Retry-After")
     min_evaluations: int = Field(MIN_EVALUATIONS, ge=0, description="models embedded from fewer evaluations are not "
                                                                     "routed to unless a request asks")
     prior_strength: float = Field(PRIOR_STRENGTH, ge=0, description="evaluations' worth of weight on the pool's "
