@@ -178,6 +178,7 @@ class PoolService:
             self.query_pos = {q: i for i, q in enumerate(self.query_ids)}
         self.pool.models.setdefault(model_id, {"model_id": model_id, "available": True})
         self.pool.upsert(model_id, done.embedding, done.n_evaluations)
-        self.stamp = self._stamp()  # our own writes: nothing to reload
+        # the stamp stays as it was: other replicas may have committed beside these writes, and
+        # taking the new stamp as "seen" would hide theirs until the next change
         return EmbeddingResponse(version=self.pool.version, model_id=model_id, registered=True,
                                  n_evaluations=done.n_evaluations, embedding=done.embedding.tolist())

@@ -61,7 +61,7 @@ def _wait(client, job_id: str, timeout: float | None = None) -> str:
     return status
 
 
-def _submit(client, *, patience_s: float = 90.0, **job) -> str:
+def _submit(client, *, patience_s: float = 180.0, **job) -> str:
     """Submit; while a freshly started head has no job agent yet, Ray answers 500 'No available
     agent to submit job': retry that for a while instead of failing."""
     deadline = time.monotonic() + patience_s

@@ -145,7 +145,12 @@ def test_concurrent_registrations_all_land(url, trained_store):
     assert after["query_embeddings/all-MiniLM-L6-v2"] - before["query_embeddings/all-MiniLM-L6-v2"] == 80
     assert after["evaluations"] - before["evaluations"] == 80
     assert after["model_embeddings"] - before["model_embeddings"] == 16
-    assert {f"http-reg-{i}" for i in range(16)} <= {m["model_id"] for m in call(url, "/v1/models")[1]["models"]}
+    # each LOCUS replica sees the registrations the other one made at its next refresh
+    deadline = time.monotonic() + 20
+    for _ in range(4):  # both replicas answer some of these
+        while not {f"http-reg-{i}" for i in range(16)} <= {m["model_id"] for m in call(url, "/v1/models")[1]["models"]}:
+            assert time.monotonic() < deadline, "a replica never saw the other's registrations"
+            time.sleep(0.3)
 
 
 def test_a_rejected_registration_writes_nothing_and_a_second_scorer_breaks_nothing(url, trained_store):
