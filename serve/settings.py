@@ -23,6 +23,12 @@ class Autoscaling(BaseModel):
     downscale_delay_s: float = Field(30, ge=0)
 
 
+def ceiling(scaling: Autoscaling, max_replicas: int) -> Autoscaling:
+    """`scaling` with at most `max_replicas` replicas (its minimum lowered to fit)."""
+    return scaling.model_copy(update={"max_replicas": max_replicas,
+                                      "min_replicas": min(scaling.min_replicas, max_replicas)})
+
+
 class ServeSettings(BaseModel):
     """What the app serves, who may write, and how much one request may ask."""
 

@@ -47,12 +47,12 @@ def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
         console.print(f"version {resolved} has no model embeddings yet: embedding every model first")
         embed_store(store, resolved)
     from locus.serve.run import serving
-    from locus.serve.settings import Autoscaling, ServeSettings
+    from locus.serve.settings import ServeSettings, ceiling
 
-    scaling = Autoscaling(max_replicas=max_replicas)
     settings = ServeSettings(root=root, version=version, write_token=write_token, read_token=read_token,
-                             encoder=scaling, locus=scaling, ingress=scaling,
                              encoder_max_tokens=encoder_max_tokens or None, encoder_int8=encoder_int8)
+    settings = settings.model_copy(update={name: ceiling(getattr(settings, name), max_replicas)
+                                           for name in ("encoder", "locus", "ingress")})
     with serving(settings, host=host, port=port, address=address) as url:
         serve_until_interrupted(url)
 
