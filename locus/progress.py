@@ -42,3 +42,11 @@ def progress_bar(console: Console, description: str, total: int | None, *, unit:
             bar.update(task, rate=f"{speed:.1f}/s" if speed else "")
 
         yield advance
+
+
+def epoch_line(m: dict[str, float]) -> str:
+    """One training epoch as a line: loss, validation quality, how far the pool has been seen, ETA."""
+    return (f"epoch {m['epoch']:>3.0f}  loss {m['train_loss']:.4f}  val loss {m['val_loss']:.4f}  "
+            f"correct {m['correctness_acc']:.3f}  routing {m['routing_acc']:.3f}  auc {m['auc']:.3f}  "
+            f"{m['exposure']:.1f} episodes/model  lr {m['lr']:.1e}  {m['seconds']:.0f} s  "
+            f"eta <{m['eta_seconds']:.0f} s")

@@ -52,7 +52,10 @@ def store(tmp_path) -> Store:
 
 
 SMALL_MODEL = {"dim": 32, "num_latents": 8}
-QUICK_TRAIN = dict(batch_models=8, max_context=256, target_size=64, steps_per_epoch=30, max_epochs=2, warmup_steps=10)
+# fixtures train two tiny epochs with one view per model (the consistency term's own tests are in
+# tests/training/test_loop.py; its effect on stability is measured by `locus bench stability`)
+QUICK_TRAIN = dict(max_batch_models=8, max_context=256, target_size=64, epoch_episodes=240, max_epochs=2,
+                   warmup_steps=10, consistency=0)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ def _invoke(*args: str):
 
 def test_import_table_encode_fit_embed(encoded_store, tmp_path):
     root = str(encoded_store.uri)
-    result = _invoke("fit", "--root", root, "--max-epochs", "1", "--steps-per-epoch", "3", "--dim", "32",
+    result = _invoke("fit", "--root", root, "--max-epochs", "1", "--epoch-episodes", "24", "--dim", "32",
                      "--num-latents", "8")
     assert result.exit_code == 0, result.output
     assert "routing accuracy" in result.output and "registered version" in result.output
@@ -140,7 +140,7 @@ def test_a_version_records_its_data_and_fit_data_of_trains_on_exactly_that(train
     trained_store.write_evaluations(pa.table({"model_id": ["later-model"], "query_id": ["later"], "score": [1.0],
                                               "scorer": ["x"]}))
     result = CliRunner().invoke(app, ["fit", "--root", root, "--data-of", first["version"], "--max-epochs", "1",
-                                      "--steps-per-epoch", "2", "--dim", "32", "--num-latents", "8"])
+                                      "--epoch-episodes", "16", "--dim", "32", "--num-latents", "8"])
     assert result.exit_code == 0, result.output
     again = json.loads(CliRunner().invoke(app, ["runs", "--root", root, "--json"]).output)[-1]
     assert again["version"] != first["version"]

@@ -15,7 +15,7 @@ from locus.training import TrainConfig, TrainRun
 from locus.training.run import train_version
 from tests.conftest import unrun_meta
 
-QUICK = TrainConfig(batch_models=8, max_context=128, target_size=32, steps_per_epoch=5, max_epochs=1,
+QUICK = TrainConfig(max_batch_models=8, max_context=128, target_size=32, epoch_episodes=40, max_epochs=1,
                     warmup_steps=1)
 
 

@@ -58,7 +58,7 @@ def sample_efficiency(store: Store, out_dir: Path, *, encoder: str, budgets: lis
     for method in methods:
         rows = []
         for budget in budgets:
-            probs, trainer = run_method(method, data, split, budget, seed, config)
+            probs, trainer = run_method(method, data, split, budget, seed, config, log)
             route = trainer.route_scores(probs) if trainer else probs
             rows.append({"routing_acc": routing_accuracy(route, test),
                          "correctness_acc": correctness_accuracy(probs, test)})

@@ -13,6 +13,7 @@ from locus.data import EvaluationSet, QuerySplit, load_evaluation_set, split_que
 from locus.embedding import embed_models, predict_matrix
 from locus.metrics import correctness_accuracy, quality_report
 from locus.model import ModelShape
+from locus.progress import epoch_line
 from locus.store import Store
 from locus.training import TrainConfig
 from locus.training.loop import Trainer
@@ -22,19 +23,19 @@ REPORTED = ("routing_acc", "hit3", "correctness_acc", "auc")
 
 
 def _train_locus(data: EvaluationSet, split: QuerySplit, budget: int | None, seed: int,
-                 config: TrainConfig) -> Trainer:
+                 config: TrainConfig, log: Callable[[str], None]) -> Trainer:
     trainer = Trainer(data, split, ModelShape(),
                       config.model_copy(update={"seed": seed, "split_seed": seed, "split": "permutation",
                                                 "budget": budget}))
-    trainer.fit()
+    trainer.fit(on_epoch=lambda m: log(epoch_line(m)))
     return trainer
 
 
 def run_method(method: str, data: EvaluationSet, split: QuerySplit, budget: int | None, seed: int,
-               config: TrainConfig) -> tuple[np.ndarray, Trainer | None]:
+               config: TrainConfig, log: Callable[[str], None] = print) -> tuple[np.ndarray, Trainer | None]:
     """Fit one method on the budgeted training evaluations; p(correct) on the test queries."""
     if method == "locus":
-        trainer = _train_locus(data, split, budget, seed, config)
+        trainer = _train_locus(data, split, budget, seed, config, log)
         return predict_matrix(trainer.model, trainer.embed_train(), data.phi[split.test]), trainer
     train = data.restrict(split.train)
     train = train.subsample(budget, seed) if budget else train
@@ -45,12 +46,12 @@ def run_method(method: str, data: EvaluationSet, split: QuerySplit, budget: int 
 
 
 def holdout(data: EvaluationSet, split: QuerySplit, budget: int | None, seed: int, k: int, config: TrainConfig,
-            pooled: Trainer) -> dict:
+            pooled: Trainer, log: Callable[[str], None] = print) -> dict:
     """Train without k models, embed them from their training-split evaluations only, and compare
     their test correctness accuracy with the run that trained on them (`pooled`)."""
     held = np.sort(np.random.default_rng(seed).choice(len(data.model_ids), size=k, replace=False))
     rest = np.setdiff1d(np.arange(len(data.model_ids)), held)
-    trainer = _train_locus(data.select_models(rest), split, budget, seed, config)
+    trainer = _train_locus(data.select_models(rest), split, budget, seed, config, log)
     train = data.restrict(split.train).select_models(held)
     train = train.subsample(budget, seed) if budget else train
     z = embed_models(trainer.model, data.phi, train.query_index, train.scores)
@@ -78,13 +79,13 @@ def run_quality_benchmark(store: Store, *, encoder: str, budgets: list[int | Non
         key = str(budget) if budget else "all"
         for method in methods:
             start = time.perf_counter()
-            probs, trainer = run_method(method, data, split, budget, seed, config)
+            probs, trainer = run_method(method, data, split, budget, seed, config, log)
             report = quality_report(probs, test_scores, route=trainer.route_scores(probs) if trainer else None)
             results[method][key] = {**{k: report[k] for k in REPORTED}, "seconds": time.perf_counter() - start}
             log(f"budget {key:>5}  {method:<12} " + "  ".join(f"{k} {results[method][key][k]:.4f}"
                                                                for k in (*REPORTED, "seconds")))
             if method == "locus" and holdout_models:
-                results["holdout"][key] = holdout(data, split, budget, seed, holdout_models, config, trainer)
+                results["holdout"][key] = holdout(data, split, budget, seed, holdout_models, config, trainer, log)
                 log(f"budget {key:>5}  holdout      {results['holdout'][key]}")
     results["split"] = {"train": len(split.train), "validation": len(split.validation), "test": len(split.test),
                         "test_cells": int((~np.isnan(test_scores)).sum()), "models": len(data.model_ids),

@@ -35,7 +35,7 @@ class QuickstartConfig(BaseModel):
     root: StorageRoot = Field("./locus-quickstart", description="storage root the quickstart fills")
     workers: int = Field(2, ge=1, description="Ray Train workers")
     max_epochs: int = Field(8, ge=1, description="upper bound on training epochs")
-    steps_per_epoch: int = Field(100, ge=1, description="optimiser steps per epoch")
+    epoch_episodes: int = Field(1024, ge=1, description="model-episodes per training epoch")
     queries: int | None = Field(None, ge=50, description="use only the first N sample questions (unset: all 3,000)")
     report_dir: str | None = Field(None, description="where the report goes (default: <root>/report)")
     host: str = "127.0.0.1"
@@ -88,7 +88,7 @@ def run_quickstart(config: QuickstartConfig, console: Console) -> dict:
     from locus.jobs.ray_session import ray_log_file, ray_session
     from locus.jobs.train import run_training
     from locus.jobs.train_config import ScalingSpec, TrainJobConfig
-    from locus.progress import progress_bar
+    from locus.progress import epoch_line, progress_bar
     from locus.report import build_report
     from locus.sample import sample_models, sample_tables
     from locus.training import TrainConfig
@@ -114,9 +114,13 @@ def run_quickstart(config: QuickstartConfig, console: Console) -> dict:
                 console.print(f"held out of training, to be onboarded afterwards: {', '.join(held_back)}")
                 job = TrainJobConfig(root=store.uri, exclude=held_back, scaling=ScalingSpec(workers=config.workers),
                                      train=TrainConfig(max_epochs=config.max_epochs,
-                                                       steps_per_epoch=config.steps_per_epoch))
+                                                       epoch_episodes=config.epoch_episodes))
                 with progress_bar(console, "training", config.max_epochs, unit="epochs") as advance:
-                    trained = run_training(job, on_epoch=lambda m: (_epoch_line(console, m), advance(1)))
+                    def on_epoch(m: dict[str, float]) -> None:
+                        console.print(epoch_line(m), highlight=False)
+                        advance(1)
+
+                    trained = run_training(job, on_epoch=on_epoch)
                 summary["version"] = trained.version
                 console.print(f"registered version [bold]{trained.version}[/] (best epoch "
                               f"{trained.meta.metrics.best_epoch} of {len(trained.meta.metrics.history)})")
@@ -137,12 +141,6 @@ def run_quickstart(config: QuickstartConfig, console: Console) -> dict:
         if log is not None and log.exists():
             console.print(f"[dim]Ray's own logs: {log}[/]", highlight=False)
     return summary
-
-
-def _epoch_line(console: Console, m: dict[str, float]) -> None:
-    console.print(f"epoch {m['epoch']:>2}  loss {m['train_loss']:.3f}  val loss {m['val_loss']:.3f}  "
-                  f"routing {m['routing_acc']:.3f}  correct {m['correctness_acc']:.3f}  {m['seconds']:.0f} s",
-                  highlight=False)
 
 
 def _examples(store: Store, held) -> list[dict]:
@@ -200,7 +198,7 @@ def _serve_and_route(config: QuickstartConfig, store: Store, held, names: dict[s
 
 # the defaults and help are QuickstartConfig's, defined once there: a flag left out keeps the default
 @reports_errors
-@config_flags(Flags(QuickstartConfig, fields=("workers", "max_epochs", "steps_per_epoch", "queries", "report_dir",
+@config_flags(Flags(QuickstartConfig, fields=("workers", "max_epochs", "epoch_episodes", "queries", "report_dir",
                                               "port", "onboard", "keep_serving", "address")))
 def quickstart(root: Annotated[str, typer.Option(callback=resolve_root, show_default=True,
                                                  help=QuickstartConfig.model_fields["root"].description)]

@@ -26,6 +26,7 @@ from locus.cli.common import (
 from locus.errors import LocusDataError
 from locus.jobs.train_config import ScalingSpec, TrainJobConfig
 from locus.model import ModelShape
+from locus.progress import epoch_line
 from locus.store import resolve_root
 from locus.training import TrainConfig, TrainRun
 
@@ -88,9 +89,7 @@ def train(root: Annotated[str | None, typer.Option(
 
 
 def _print_epoch(m: dict[str, float]) -> None:
-    console.print(f"epoch {m['epoch']:>3}  train_loss {m['train_loss']:.4f}  val_loss {m['val_loss']:.4f}  "
-                  f"val correctness {m['correctness_acc']:.3f}  val routing {m['routing_acc']:.3f}  "
-                  f"auc {m['auc']:.3f}  [{m['seconds']:.0f} s]")
+    console.print(epoch_line(m), highlight=False)
 
 
 def _print_registered(meta: CheckpointMeta) -> None:

@@ -89,11 +89,14 @@ class Locus(nn.Module):
         return self.predictor(torch.cat([z, u, z * u], dim=-1)).squeeze(-1)
 
     def forward(self, context_phi: torch.Tensor, context_scores: torch.Tensor, context_mask: torch.Tensor,
-                target_phi: torch.Tensor) -> torch.Tensor:
-        """One training episode: embed each model from its context, predict its targets -> logits [B, T].
+                target_phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training episode: embed each context [V * B, n] (V views of B models, view-major),
+        predict every model's targets [B, T] from each view -> (logits [V * B, T], z [V * B, d]).
 
         The whole episode goes through forward so that DistributedDataParallel sees it."""
-        return self.logits(self.embed(context_phi, context_scores, context_mask), target_phi)
+        z = self.embed(context_phi, context_scores, context_mask)
+        views = z.shape[0] // target_phi.shape[0]
+        return self.logits(z, target_phi.repeat(views, 1, 1)), z
 
     def logits_matrix(self, z: torch.Tensor, phi: torch.Tensor, *, chunk: int = 4096) -> torch.Tensor:
         """Logits for every (model, query) pair: z [M, d], phi [Q, query_dim] -> [M, Q]."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import torch
 import torch.distributed as dist
 
 
@@ -19,6 +20,9 @@ class Collective(Protocol):
 
     def gather_list(self, items: list) -> list:
         """Concatenate every worker's list, in rank order; every worker gets the result."""
+
+    def max_value(self, value: float) -> float:
+        """The largest of the workers' values; every worker gets it."""
 
 
 class SingleProcess:
@@ -33,12 +37,16 @@ class SingleProcess:
     def gather_list(self, items: list) -> list:
         return list(items)
 
+    def max_value(self, value: float) -> float:
+        return value
+
 
 class ProcessGroup:
     """The default torch.distributed group (gloo on CPU, nccl on GPU: objects go through pickling)."""
 
     def __init__(self) -> None:
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
 
     def _gather(self, obj: object) -> list:
         out: list = [None] * self.world_size
@@ -50,6 +58,11 @@ class ProcessGroup:
 
     def gather_list(self, items: list) -> list:
         return [x for part in self._gather(list(items)) for x in part]
+
+    def max_value(self, value: float) -> float:
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return float(tensor.item())
 
 
 def current() -> Collective:

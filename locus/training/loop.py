@@ -79,15 +79,18 @@ class Trainer:
         # Ray Train's prepare_model wraps it in DistributedDataParallel; one process trains it as is
         self.network = prepare_model(self.model) if prepare_model else self.model
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        warmup = max(1, config.warmup_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warmup))
         # the average of the weights along the last steps generalises better than the last step's
         self.ema = (AveragedModel(self.model, multi_avg_fn=ema_update(config.ema_decay), use_buffers=True)
                     if config.ema_decay else None)
-        share = math.ceil(config.batch_models / self.collective.world_size)  # the global batch, split over workers
-        self.sampler = EpisodeSampler(self.train_data, batch_models=share, min_context=config.min_context,
-                                      max_context=config.max_context, target_size=config.target_size,
-                                      seed=config.seed)
+        # the amount of training follows the pool: an epoch draws every model once (at least
+        # epoch_episodes episodes), shared out over the workers, who each take the same steps
+        counts = self.collective.gather_list([len(s) for s in self.train_data.scores])
+        usable = self.collective.gather_list([sum(len(s) >= 2 for s in self.train_data.scores)])
+        self.pool_size = len(counts)
+        self.epoch_quota = math.ceil(max(config.epoch_episodes, self.pool_size) / self.collective.world_size)
+        self.sampler = EpisodeSampler(self.train_data, config, seed=config.seed, typical=int(np.median(counts)),
+                                      most_models=min(usable))
+        self.steps, self.episodes = 0, 0  # optimiser steps and model-episodes (all workers) so far
         self.epoch, self.elapsed, self.stale = 0, 0.0, 0
         self.best_value: float | None = None
         self.best_epoch, self.best_metrics = 0, {}
@@ -97,23 +100,49 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------
     def loss(self, episode: Episode) -> torch.Tensor:
-        """BCE of the predictions for the target evaluations given the context embedding."""
+        """BCE of the predictions for the target evaluations from every view's embedding, plus the
+        consistency term: an InfoNCE loss that picks each model's other view out of the batch by
+        squared distance (scaled by the batch's mean, so it does not depend on the embeddings' scale)."""
         ep = {k: v.to(self.device) for k, v in vars(episode).items()}
-        logits = self.network(self.phi[ep["context_index"]], ep["context_scores"], ep["context_mask"],
-                              self.phi[ep["target_index"]])
-        losses = F.binary_cross_entropy_with_logits(logits, ep["target_scores"], reduction="none")
-        return (losses * ep["target_mask"]).sum() / ep["target_mask"].sum()
+        logits, z = self.network(self.phi[ep["context_index"]], ep["context_scores"], ep["context_mask"],
+                                 self.phi[ep["target_index"]])
+        views = z.shape[0] // episode.models
+        target, mask = ep["target_scores"].repeat(views, 1), ep["target_mask"].repeat(views, 1)
+        losses = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        loss = (losses * mask).sum() / mask.sum()
+        if views == 2 and episode.models > 1:
+            a, b = z.chunk(2)
+            d2 = torch.cdist(a, b).square()
+            sim = -d2 / (self.config.consistency_temperature * d2.mean().detach().clamp_min(1e-6))
+            labels = torch.arange(episode.models, device=self.device)
+            loss = loss + self.config.consistency * 0.5 * (F.cross_entropy(sim, labels)
+                                                           + F.cross_entropy(sim.T, labels))
+        return loss
 
-    def step(self) -> float:
+    def learning_rate(self, elapsed: float) -> float:
+        """Linear warm-up, then cosine decay to lr * min_lr_ratio over the planned training: the
+        larger of the share of max_epochs' episodes done and the share of the wall-time budget spent."""
+        cfg = self.config
+        done = self.episodes / (cfg.max_epochs * self.epoch_quota * self.collective.world_size)
+        if cfg.max_minutes is not None:
+            done = max(done, elapsed / (60 * cfg.max_minutes))
+        warm = min(1.0, (self.steps + 1) / max(1, cfg.warmup_steps))
+        cosine = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+        return cfg.lr * warm * cosine
+
+    def step(self, episode: Episode, elapsed: float) -> float:
         self.network.train()
-        loss = self.loss(self.sampler.sample())
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(elapsed)
+        loss = self.loss(episode)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
-        self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
+        self.steps += 1
+        self.episodes += episode.models * self.collective.world_size
         return loss.item()
 
     @property
@@ -170,23 +199,46 @@ class Trainer:
         return value > best if self.config.higher_is_better else value < best
 
     @property
+    def exposure(self) -> float:
+        """Episodes per model of the pool so far."""
+        return self.episodes / max(1, self.pool_size)
+
+    @property
+    def out_of_time(self) -> bool:
+        return self.config.max_minutes is not None and self.elapsed >= 60 * self.config.max_minutes
+
+    @property
     def finished(self) -> bool:
+        """Out of epochs or time, or no better for `patience` epochs once the pool has been seen
+        `min_exposure` times per model."""
         cfg = self.config
-        out_of_time = cfg.max_minutes is not None and self.elapsed > 60 * cfg.max_minutes
-        return self.epoch >= cfg.max_epochs or self.stale >= cfg.patience or out_of_time
+        stalled = self.stale >= cfg.patience and self.exposure >= cfg.min_exposure
+        return self.epoch >= cfg.max_epochs or stalled or self.out_of_time
 
     def run_epoch(self) -> dict[str, float]:
-        """Train one epoch, validate, and update the best-so-far state; returns the epoch's metrics."""
+        """Train one epoch (or what is left of the time budget), validate, and update the best-so-far
+        state; returns the epoch's metrics."""
         self.epoch += 1
         start = time.perf_counter()
         seed = _epoch_seed(self.config.seed, self.collective.rank, self.epoch)
         self.sampler.rng = np.random.default_rng(seed)
+        sizes = np.random.default_rng(_epoch_seed(self.config.seed, self.epoch))  # alike on every worker
         torch.manual_seed(seed)  # dropout
-        losses = [self.step() for _ in range(self.config.steps_per_epoch)]
+        losses, done = [], 0
+        while done < self.epoch_quota:
+            # every worker sees the slowest one's clock, so all stop at the same step
+            elapsed = self.collective.max_value(self.elapsed + time.perf_counter() - start)
+            if self.config.max_minutes is not None and elapsed >= 60 * self.config.max_minutes and losses:
+                break
+            size = self.sampler.draw_size(sizes)
+            count = self.sampler.batch_for(size)
+            losses.append(self.step(self.sampler.sample(size, count), elapsed))
+            done += count
         metrics = {"epoch": self.epoch, "train_loss": float(np.mean(losses)),
                    **self.evaluate(self.split.validation, self.validation_scores)}
-        self.elapsed += time.perf_counter() - start
-        metrics["seconds"] = self.elapsed
+        self.elapsed = self.collective.max_value(self.elapsed + time.perf_counter() - start)
+        metrics |= {"seconds": self.elapsed, "steps": self.steps, "episodes": self.episodes,
+                    "exposure": self.exposure, "lr": self.learning_rate(self.elapsed), "eta_seconds": self.eta()}
         self.history.append(metrics)
         if self.improved(metrics[self.config.monitor], self.best_value):
             self.best_value, self.best_epoch, self.best_metrics = metrics[self.config.monitor], self.epoch, metrics
@@ -195,6 +247,13 @@ class Trainer:
         else:
             self.stale += 1
         return metrics
+
+    def eta(self) -> float:
+        """Seconds left at most: the remaining epochs at the mean epoch time so far, within the budget."""
+        left = (self.config.max_epochs - self.epoch) * self.elapsed / max(1, self.epoch)
+        if self.config.max_minutes is not None:
+            left = min(left, max(0.0, 60 * self.config.max_minutes - self.elapsed))
+        return left
 
     def fit(self, on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
         """Train (from epoch 1, or from a restored state) until early stopping; returns the best weights."""
@@ -212,8 +271,8 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue after the current epoch: weights, optimiser, schedule, best."""
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
+                "optimizer": self.optimizer.state_dict(), "steps": self.steps, "episodes": self.episodes,
+                "queue": self.sampler.queue, "epoch": self.epoch, "elapsed": self.elapsed,
                 "stale": self.stale, "best_value": self.best_value, "best_epoch": self.best_epoch,
                 "best_metrics": self.best_metrics, "best_state": self.best_state, "history": self.history}
 
@@ -222,6 +281,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        for key in ("epoch", "elapsed", "stale", "best_value", "best_epoch", "best_metrics", "best_state", "history"):
+        self.sampler.queue = state["queue"]
+        for key in ("steps", "episodes", "epoch", "elapsed", "stale", "best_value", "best_epoch", "best_metrics",
+                    "best_state", "history"):
             setattr(self, key, state[key])

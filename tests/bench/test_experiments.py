@@ -9,7 +9,7 @@ from locus.encoders import DEFAULT_ENCODER
 from locus.training import TrainConfig, TrainRun
 from locus.training.run import train_version
 
-TINY = TrainConfig(batch_models=8, max_context=64, target_size=32, steps_per_epoch=10, max_epochs=2, warmup_steps=5)
+TINY = TrainConfig(max_batch_models=8, max_context=64, target_size=32, epoch_episodes=80, max_epochs=2, warmup_steps=5)
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -10,7 +10,7 @@ from locus.cli import app
 from locus.encoders import DEFAULT_ENCODER
 from locus.training import TrainConfig
 
-TINY = TrainConfig(batch_models=8, max_context=64, target_size=32, steps_per_epoch=10, max_epochs=2, warmup_steps=5)
+TINY = TrainConfig(max_batch_models=8, max_context=64, target_size=32, epoch_episodes=80, max_epochs=2, warmup_steps=5)
 
 
 def test_locus_and_baselines_with_holdout(encoded_store):

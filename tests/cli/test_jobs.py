@@ -56,7 +56,7 @@ def ray_head():
 def test_submit_train_then_status_logs_and_stop(ray_head, encoded_store, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     root = str(encoded_store.uri)
-    train = ["train", "--root", root, "--workers", "1", "--max-epochs", "1", "--steps-per-epoch", "5",
+    train = ["train", "--root", root, "--workers", "1", "--max-epochs", "1", "--epoch-episodes", "40",
              "--dim", "32", "--num-latents", "8"]
     result = runner.invoke(app, ["job", "submit", "--address", ray_head, "--wait", "--", *train])
     assert result.exit_code == 0, result.output

@@ -61,7 +61,7 @@ def test_quickstart_as_a_user_runs_it_and_the_readme_examples_answer(tmp_path):
     clone.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("LOCUS_WRITE_TOKEN", "RAY_ADDRESS")} | {"COLUMNS": "80"}
     command = [sys.executable, "-m", "locus.cli", "quickstart", "--queries", "300", "--max-epochs", "1",
-               "--steps-per-epoch", "5", "--port", str(port), "--keep-serving"]
+               "--epoch-episodes", "40", "--port", str(port), "--keep-serving"]
     path = tmp_path / "quickstart.log"
     answers = []
     with path.open("w") as log:

@@ -13,7 +13,7 @@ from locus.training.run import train_version
 
 pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
 
-TRAIN = TrainConfig(batch_models=8, max_context=128, target_size=32, steps_per_epoch=5, max_epochs=1)
+TRAIN = TrainConfig(max_batch_models=8, max_context=128, target_size=32, epoch_episodes=40, max_epochs=1)
 
 
 def _vectors(store, version) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from tests.jobs.conftest import heldout_predictions as predictions
 
 pytestmark = pytest.mark.slow  # starts Ray (and vLLM, Serve or a training run)
 
-TRAIN = TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=15, max_epochs=4, patience=10,
+TRAIN = TrainConfig(max_batch_models=8, max_context=256, target_size=64, epoch_episodes=120, max_epochs=4, patience=10,
                     warmup_steps=10)
 MODEL = {"dim": 32, "num_latents": 8}
 

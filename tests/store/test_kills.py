@@ -132,7 +132,7 @@ def test_killed_embeddings_and_registrations_leave_a_trainable_store(trained_sto
     from locus.training.run import train_version
     from tests.conftest import SMALL_MODEL
 
-    train = TrainConfig(max_epochs=1, steps_per_epoch=2, warmup_steps=1, batch_models=4, max_context=64,
+    train = TrainConfig(max_epochs=1, epoch_episodes=16, warmup_steps=1, max_batch_models=4, max_context=64,
                         target_size=16)
     summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, model=SMALL_MODEL, train=train))
     assert len(summary.meta.snapshot.models) == 29 + 4

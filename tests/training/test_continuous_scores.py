@@ -40,7 +40,7 @@ def test_judge_scores_train_embed_and_route(encoded_store):
     values = np.concatenate(data.scores)
     assert len(np.unique(values)) > 10 and values.min() >= 0 and values.max() <= 1  # stored as given
 
-    train = TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=40, max_epochs=3,
+    train = TrainConfig(max_batch_models=8, max_context=256, target_size=64, epoch_episodes=320, max_epochs=3,
                         warmup_steps=10)
     train_version(encoded_store, TrainRun(encoder=ENCODER, scorer="judge", model={"dim": 32, "num_latents": 8},
                                           train=train))

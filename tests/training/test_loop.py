@@ -17,7 +17,7 @@ from locus.training.run import train_version
 from tests.conftest import unrun_meta
 
 SMALL = {"dim": 64, "num_latents": 16}
-FAST = TrainConfig(batch_models=8, max_context=256, target_size=64, steps_per_epoch=50, max_epochs=3,
+FAST = TrainConfig(max_batch_models=8, max_context=256, target_size=64, epoch_episodes=400, max_epochs=3,
                    patience=3, warmup_steps=10)
 
 
@@ -41,16 +41,16 @@ def test_few_steps_beat_chance_on_held_out_queries(encoded_store):
 def test_training_is_reproducible_with_a_seed(encoded_store):
     data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
     split = split_queries(data.query_ids, seed=0)
-    cfg = FAST.model_copy(update={"max_epochs": 1, "steps_per_epoch": 5})
+    cfg = FAST.model_copy(update={"max_epochs": 1, "epoch_episodes": 40})
     losses = []
     for _ in range(2):
         trainer = Trainer(data, split, ModelShape(**SMALL), cfg)
-        losses.append([trainer.step() for _ in range(5)])
+        losses.append(trainer.run_epoch()["train_loss"])
     assert losses[0] == losses[1]
 
 
 def test_fit_store_writes_a_loadable_checkpoint(encoded_store):
-    cfg = FAST.model_copy(update={"max_epochs": 1, "steps_per_epoch": 5})
+    cfg = FAST.model_copy(update={"max_epochs": 1, "epoch_episodes": 40})
     summary = train_version(encoded_store, TrainRun(encoder=DEFAULT_ENCODER, train=cfg, model=SMALL))
     loaded = load_checkpoint(encoded_store, "latest", encoder=DEFAULT_ENCODER)
     assert loaded.version == summary.version
@@ -87,7 +87,7 @@ def test_store_without_query_embeddings_is_refused(store):
 def test_moving_average_is_validated_kept_and_resumed(encoded_store):
     data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
     split = split_queries(data.query_ids, seed=0)
-    cfg = FAST.model_copy(update={"max_epochs": 2, "steps_per_epoch": 10, "ema_decay": 0.99})
+    cfg = FAST.model_copy(update={"max_epochs": 2, "epoch_episodes": 80, "ema_decay": 0.99})
     trainer = Trainer(data, split, ModelShape(**SMALL), cfg)
     trainer.run_epoch()
     raw, averaged = trainer.model.state_dict(), trainer.evaluated.state_dict()
@@ -100,3 +100,50 @@ def test_moving_average_is_validated_kept_and_resumed(encoded_store):
     result = trainer.fit()
     assert all(torch.equal(result.model.state_dict()[k], trainer.best_state[k]) for k in raw)
     assert result.routing.reference and set(result.routing.reference) <= {data.query_ids[q] for q in split.validation}
+
+
+def test_early_stopping_waits_until_the_pool_has_been_seen_enough(encoded_store):
+    data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
+    split = split_queries(data.query_ids, seed=0)
+    # patience 1 and a learning rate too small to improve anything: stale from epoch 2 on; an
+    # epoch draws each of the 29 models once (a step of up to 8 may overshoot): 4 epochs to reach 4
+    cfg = FAST.model_copy(update={"max_epochs": 8, "epoch_episodes": 16, "patience": 1, "lr": 1e-9,
+                                  "min_exposure": 4.0})
+    trainer = Trainer(data, split, ModelShape(**SMALL), cfg)
+    result = trainer.fit()
+    assert len(result.history) >= 4  # not before 4 epochs' episodes, though stale earlier
+    assert result.history[-1]["exposure"] >= cfg.min_exposure
+    assert result.history[-1]["episodes"] == result.history[-1]["exposure"] * len(data.model_ids)
+
+
+def test_wall_time_budget_ends_training_and_the_schedule_decays_within_it(encoded_store):
+    data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
+    split = split_queries(data.query_ids, seed=0)
+    cfg = FAST.model_copy(update={"max_epochs": 1000, "epoch_episodes": 10**6, "max_minutes": 0.05,
+                                  "warmup_steps": 1, "min_lr_ratio": 0.1})
+    trainer = Trainer(data, split, ModelShape(**SMALL), cfg)
+    assert trainer.learning_rate(0.0) == pytest.approx(cfg.lr)
+    assert trainer.learning_rate(1.5) == pytest.approx(cfg.lr * 0.55)  # half the budget: cosine midpoint
+    result = trainer.fit()
+    assert len(result.history) == 1 and 3.0 <= result.history[0]["seconds"] < 3.0 + 30
+    assert result.history[0]["lr"] == pytest.approx(cfg.lr * 0.1) and result.history[0]["eta_seconds"] == 0
+
+
+def test_consistency_term_adds_to_the_loss_and_its_gradient_reaches_the_encoder(encoded_store):
+    data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
+    split = split_queries(data.query_ids, seed=0)
+    cfg = FAST.model_copy(update={"consistency": 1.0})
+    trainer = Trainer(data, split, ModelShape(**SMALL), cfg)
+    episode = trainer.sampler.sample(64, 8)
+    assert episode.context_index.shape[0] == 16  # two views of 8 models
+    trainer.network.eval()  # no dropout: the two losses differ by the term alone
+    losses, grads = [], []
+    for weight in (1.0, 0.0):
+        trainer.config = cfg.model_copy(update={"consistency": weight})
+        trainer.model.zero_grad()
+        loss = trainer.loss(episode)
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(torch.cat([p.grad.flatten() for p in trainer.model.pool.parameters()]))
+    assert losses[0] > losses[1]  # InfoNCE is positive
+    assert not torch.allclose(grads[0], grads[1])  # and it trains the pooling (stability: `locus bench stability`)
