@@ -84,10 +84,11 @@ def train_worker(loop_config: dict[str, Any]) -> None:
             print(f"locus: resumed after epoch {trainer.epoch}", flush=True)
 
     def report(metrics: dict[str, float]) -> None:
+        state = trainer.state_dict()  # every worker: it gathers each worker's sampling position
         with tempfile.TemporaryDirectory() as folder:
             checkpoint = None
             if rank == 0:
-                torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
+                torch.save(state, Path(folder) / STATE_FILE)
                 checkpoint = ray.train.Checkpoint.from_directory(folder)
             ray.train.report(metrics, checkpoint=checkpoint)
         if rank == 0:

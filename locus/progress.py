@@ -45,8 +45,7 @@ def progress_bar(console: Console, description: str, total: int | None, *, unit:
 
 
 def epoch_line(m: dict[str, float]) -> str:
-    """One training epoch as a line: loss, validation quality, how far the pool has been seen, ETA."""
-    return (f"epoch {m['epoch']:>3.0f}  loss {m['train_loss']:.4f}  val loss {m['val_loss']:.4f}  "
-            f"correct {m['correctness_acc']:.3f}  routing {m['routing_acc']:.3f}  auc {m['auc']:.3f}  "
-            f"{m['exposure']:.1f} episodes/model  lr {m['lr']:.1e}  {m['seconds']:.0f} s  "
-            f"eta <{m['eta_seconds']:.0f} s")
+    """One training epoch in under 80 columns: training loss, validation loss and quality, time left
+    (the rest, learning rate and episodes per model included, is in the run's history)."""
+    return (f"epoch {m['epoch']:>2.0f}  loss {m['train_loss']:.3f}  val loss {m['val_loss']:.3f}  "
+            f"correct {m['correctness_acc']:.3f}  routing {m['routing_acc']:.3f}  eta {m['eta_seconds']:.0f} s")

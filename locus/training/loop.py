@@ -269,10 +269,12 @@ class Trainer:
                          self.routing)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue after the current epoch: weights, optimiser, schedule, best."""
+        """Everything needed to continue after the current epoch: weights, optimiser, schedule, best,
+        and every worker's place in its own permutation of its shard (so every worker calls it)."""
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
                 "optimizer": self.optimizer.state_dict(), "steps": self.steps, "episodes": self.episodes,
-                "queue": self.sampler.queue, "epoch": self.epoch, "elapsed": self.elapsed,
+                "queues": self.collective.gather_list([self.sampler.queue]), "epoch": self.epoch,
+                "elapsed": self.elapsed,
                 "stale": self.stale, "best_value": self.best_value, "best_epoch": self.best_epoch,
                 "best_metrics": self.best_metrics, "best_state": self.best_state, "history": self.history}
 
@@ -281,7 +283,11 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.queue = state["queue"]
+        # a worker continues its own shard's permutation; with another number of workers the shards
+        # differ, and each starts a fresh one
+        queues = state["queues"]
+        same = len(queues) == self.collective.world_size
+        self.sampler.queue = queues[self.collective.rank] if same else np.empty(0, dtype=np.int64)
         for key in ("steps", "episodes", "epoch", "elapsed", "stale", "best_value", "best_epoch", "best_metrics",
                     "best_state", "history"):
             setattr(self, key, state[key])
