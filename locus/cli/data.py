@@ -91,3 +91,5 @@ def encode(root: Root = DEFAULT_ROOT, encoder: Encoder = DEFAULT_ENCODER,
             report = encode_store(store, encoder, batch_size=batch_size, pending=pending, progress=advance)
     console.print(f"{report.encoder}: encoded {report.encoded} new of {report.total} queries ({report.dim}-d)"
                   + (" with Ray Data" if ray else ""))
+    if report.describe():
+        console.print(f"of those: {report.describe()}", highlight=False)

@@ -110,6 +110,8 @@ def run_quickstart(config: QuickstartConfig, console: Console) -> dict:
                     encoded = run_encoding(store.uri, DEFAULT_ENCODER, actors=2, chunk_size=256, pending=pending,
                                            progress=advance)
                 console.print(f"encoded {encoded.encoded:,} new of {encoded.total:,} questions")
+                if encoded.describe():
+                    console.print(f"of those: {encoded.describe()}", highlight=False)
             with stages.stage(f"train LOCUS with Ray Train ({config.workers} workers)"):
                 console.print(f"held out of training, to be onboarded afterwards: {', '.join(held_back)}")
                 job = TrainJobConfig(root=store.uri, exclude=held_back, scaling=ScalingSpec(workers=config.workers),
