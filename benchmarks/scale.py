@@ -80,6 +80,11 @@ def main() -> None:
     parser.add_argument("--budgets", default="128", help="budgets for the quality benchmark")
     parser.add_argument("--max-epochs", type=int, default=TrainConfig().max_epochs,
                         help="training epochs at most (smaller for a smoke run)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="wall-time budget of each training run (the learning-rate schedule fits in it)")
+    parser.add_argument("--fit", action=argparse.BooleanOptionalAction, default=True,
+                        help="train and register a version on every evaluation first (--no-fit: only the "
+                        "quality benchmark at --budgets)")
     parser.add_argument("--seed", type=int, default=0, help="seed of training and of the benchmark's split "
                         "(the generated pool is the same for every seed)")
     args = parser.parse_args()
@@ -99,19 +104,21 @@ def main() -> None:
     start = time.perf_counter()
     encode_store(store, DEFAULT_ENCODER)
     stage("encode", start)
-    start = time.perf_counter()
-    config = TrainConfig(max_epochs=args.max_epochs, seed=args.seed)
-    summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, train=config),
-                            on_epoch=lambda m: print({k: round(v, 4) for k, v in m.items()}, flush=True))
-    stage("fit", start, best_epoch=summary.result.best_epoch, epochs=len(summary.result.history),
-          test=summary.meta.metrics.test)
+    config = TrainConfig(max_epochs=args.max_epochs, seed=args.seed, max_minutes=args.max_minutes)
+    if args.fit:
+        start = time.perf_counter()
+        summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, train=config),
+                                on_epoch=lambda m: print({k: round(v, 4) for k, v in m.items()}, flush=True))
+        stage("fit", start, best_epoch=summary.result.best_epoch, epochs=len(summary.result.history),
+              test=summary.meta.metrics.test)
     start = time.perf_counter()
     quality = run_quality_benchmark(store, encoder=DEFAULT_ENCODER,
                                     budgets=[int(b) for b in args.budgets.split(",")], seed=args.seed,
                                     config=config)
     stage("quality_benchmark", start, results=quality)
     total = sum(s["seconds"] for k, s in stages.items() if k not in {"generate", "import_csv"})
-    out = {"models": args.models, "queries": args.queries, "seed": args.seed, "stages": stages,
+    out = {"models": args.models, "queries": args.queries, "seed": args.seed, "max_minutes": args.max_minutes,
+           "train": config.model_dump(), "stages": stages,
            "train_and_benchmark_seconds": total, "peak_rss_gib": peak_rss_gib()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))

@@ -82,6 +82,9 @@ def run_quality_benchmark(store: Store, *, encoder: str, budgets: list[int | Non
             probs, trainer = run_method(method, data, split, budget, seed, config, log)
             report = quality_report(probs, test_scores, route=trainer.route_scores(probs) if trainer else None)
             results[method][key] = {**{k: report[k] for k in REPORTED}, "seconds": time.perf_counter() - start}
+            if trainer is not None:  # how much training it had
+                results[method][key] |= {"epochs": trainer.epoch, "best_epoch": trainer.best_epoch,
+                                         "episodes_per_model": trainer.exposure}
             log(f"budget {key:>5}  {method:<12} " + "  ".join(f"{k} {results[method][key][k]:.4f}"
                                                                for k in (*REPORTED, "seconds")))
             if method == "locus" and holdout_models:
