@@ -115,14 +115,42 @@ def query_overlap(store: Store, out_dir: Path, *, version: str = "latest", size:
     return results
 
 
+def mutual_nearest(first: np.ndarray, second: np.ndarray) -> float:
+    """Share of models whose two representations (row k of `first` and of `second`) are closer to
+    each other than either is to any other model's, in either set."""
+    z = np.concatenate([first, second])
+    m = len(first)
+    dist = distance_matrix(z)
+    own = dist[np.arange(m), np.arange(m) + m]
+    np.fill_diagonal(dist, np.inf)
+    dist[np.arange(m), np.arange(m) + m] = dist[np.arange(m) + m, np.arange(m)] = np.inf
+    nearest_other = np.minimum(dist[:m].min(axis=1), dist[m:].min(axis=1))
+    return float(np.mean(own < nearest_other))
+
+
+def _references(phi: np.ndarray, reference: np.ndarray, index: list[np.ndarray],
+                scores: list[np.ndarray], k: int = 20) -> dict[str, np.ndarray]:
+    """Representations that need no training, for scale: the success rate alone, and the kNN
+    profile (the mean score of the model's k evaluations nearest to each reference query)."""
+    unit = phi / np.maximum(np.linalg.norm(phi, axis=1, keepdims=True), 1e-12)
+    profiles = []
+    for qi, sc in zip(index, scores, strict=True):
+        sims = unit[reference] @ unit[qi].T
+        top = np.argpartition(-sims, min(k, len(qi)) - 1, axis=1)[:, :k]
+        profiles.append(sc[top].mean(axis=1))
+    return {"success rate": np.array([[s.mean()] for s in scores]), "kNN profile": np.array(profiles)}
+
+
 def stability(store: Store, out_dir: Path, *, version: str = "latest", sizes: tuple[int, ...] = (32, 64, 128, 256,
               512, 1024), seed: int = 0, log: Log = print) -> dict:
     """Embed each model twice from disjoint evaluation sets of one size; count the models whose two
-    embeddings are closer to each other than either is to any other model's embedding."""
+    embeddings are closer to each other than either is to any other model's embedding. The same
+    count for the success rate and a kNN profile on 256 validation queries says how far the pool's
+    models can be told apart from that many evaluations at all."""
     checkpoint, data, split = checkpoint_data(store, version)
     train = data.restrict(split.train)
     rng = np.random.default_rng(seed)
-    m = len(train.model_ids)
+    reference = rng.choice(split.validation, size=min(256, len(split.validation)), replace=False)
     rows = []
     for size in sizes:
         halves: list[tuple[list, list]] = [([], []), ([], [])]
@@ -131,20 +159,17 @@ def stability(store: Store, out_dir: Path, *, version: str = "latest", sizes: tu
             for half, part in zip(halves, (perm[:size], perm[size:2 * size]), strict=True):
                 half[0].append(qi[part])
                 half[1].append(sc[part])
-        z = np.concatenate([embed_models(checkpoint.model, data.phi, i, s) for i, s in halves])
-        dist = distance_matrix(z)
-        own = dist[np.arange(m), np.arange(m) + m]
-        stable = []
-        for k in range(m):
-            others = np.r_[np.arange(m) != k, np.arange(m) != k]
-            stable.append(own[k] < min(dist[k, others].min(), dist[k + m, others].min()))
-        rows.append({"size": size, "fraction_stable": float(np.mean(stable)),
-                     "mean_self_distance": float(own.mean())})
+        z = [embed_models(checkpoint.model, data.phi, i, s) for i, s in halves]
+        own = np.linalg.norm(z[0] - z[1], axis=1)
+        refs = [_references(data.phi, reference, i, s) for i, s in halves]
+        rows.append({"size": size, "fraction_stable": mutual_nearest(*z), "mean_self_distance": float(own.mean()),
+                     "references": {name: mutual_nearest(refs[0][name], refs[1][name]) for name in refs[0]}})
         log(f"size {size:>5}: {rows[-1]}")
-    results = {"version": checkpoint.version, "rows": rows}
+    results = {"version": checkpoint.version, "models": len(train.model_ids), "rows": rows}
     _write(out_dir, "stability", results)
-    line_panels(out_dir / "stability.png", list(sizes),
-                {"fraction of models stable": {"LOCUS": [r["fraction_stable"] for r in rows]}},
+    curves = {"LOCUS": [r["fraction_stable"] for r in rows]}
+    curves |= {name: [r["references"][name] for r in rows] for name in rows[0]["references"]}
+    line_panels(out_dir / "stability.png", list(sizes), {"fraction of models mutually nearest": curves},
                 xlabel="evaluations per embedding (two disjoint sets)", title="embedding stability", logx=True)
     return results
 

@@ -2,9 +2,17 @@
 
 import json
 
+import numpy as np
 import pytest
 
-from locus.bench.experiments import evaluations_to_match, latent_count, query_overlap, sample_efficiency, stability
+from locus.bench.experiments import (
+    evaluations_to_match,
+    latent_count,
+    mutual_nearest,
+    query_overlap,
+    sample_efficiency,
+    stability,
+)
 from locus.encoders import DEFAULT_ENCODER
 from locus.training import TrainConfig, TrainRun
 from locus.training.run import train_version
@@ -43,6 +51,15 @@ def test_query_overlap_and_stability_from_a_checkpoint(encoded_store, tmp_path):
     assert all(0 <= r["fraction_stable"] <= 1 for r in stable["rows"])
     # larger evaluation sets give closer repeat embeddings
     assert rows[1]["mean_self_distance"] < rows[0]["mean_self_distance"]
+    assert all(set(r["references"]) == {"success rate", "kNN profile"} for r in rows)
+
+
+def test_mutual_nearest_counts_models_whose_two_representations_find_each_other():
+    first = np.array([[0.0], [1.0], [2.0], [10.0]])
+    assert mutual_nearest(first, first + 0.1) == 1.0
+    # model 2's second representation lands next to model 3's: both lose, 0 and 1 keep theirs
+    second = np.array([[0.1], [1.1], [10.05], [10.1]])
+    assert mutual_nearest(first, second) == 0.5
 
 
 def test_latent_count(encoded_store, tmp_path):
