@@ -26,6 +26,7 @@ from locus.importers import import_tables, read_mmlu_pro
 from locus.query_text import POLICIES, encoder_key
 from locus.sample import sample_tables
 from locus.store import Store
+from locus.training import TrainConfig
 
 SHOTS = 5
 HEADER = ("The following are multiple choice questions (with answers) about {subject}. Think step by step and "
@@ -66,14 +67,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/query-policy.json"))
     parser.add_argument("--budget", type=int, default=None, help="training evaluations per model (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, default=None, help="wall-time budget of each LOCUS fit")
     args = parser.parse_args()
     queries, evaluations = (sample_tables() if args.sample
                             else read_mmlu_pro(sorted(args.data.glob("model_outputs_*.zip"))))
     prompts = leaderboard_prompts(queries)
     lengths = pc.utf8_length(prompts.column("text")).to_numpy()
     out: dict = {"queries": queries.num_rows, "models": len(set(evaluations.column("model_id").to_pylist())),
-                 "budget": args.budget, "seed": args.seed,
+                 "budget": args.budget, "seed": args.seed, "max_minutes": args.max_minutes,
                  "prompt_chars": {"median": float(np.median(lengths)), "max": int(lengths.max())}, "tables": {}}
+    config = TrainConfig(max_minutes=args.max_minutes)
     for table, source, policies in (("bare questions", queries, ("question",)), ("5-shot prompts", prompts, POLICIES)):
         store = Store(args.work / table.replace(" ", "-"))
         if not store.model_ids():
@@ -86,7 +89,8 @@ def main() -> None:
                    "truncated": report.truncated, "near_duplicates": near_duplicates(store, key)}
             print(table, policy, row, flush=True)
             quality = run_quality_benchmark(store, encoder=key, budgets=[args.budget], seed=args.seed,
-                                            methods=("locus", "mf", "knn"), log=lambda line: print(line, flush=True))
+                                            methods=("locus", "mf", "knn"), config=config,
+                                            log=lambda line: print(line, flush=True))
             row |= {m: quality[m][str(args.budget) if args.budget else "all"] for m in ("locus", "mf", "knn")}
             out["tables"][f"{table} / {policy}"] = row
             args.out.parent.mkdir(parents=True, exist_ok=True)
