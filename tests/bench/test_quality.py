@@ -19,8 +19,11 @@ def test_locus_and_baselines_with_holdout(encoded_store):
                                     holdout_models=3, config=TINY, log=lambda _: None)
     for method in ("locus", "knn", "single_best", "random", "oracle"):
         row = results[method]["64"]
-        assert set(row) == {"routing_acc", "hit3", "correctness_acc", "auc", "seconds"}
+        trained = {"epochs", "best_epoch", "episodes_per_model"} if method == "locus" else set()
+        assert set(row) == {"routing_acc", "hit3", "correctness_acc", "auc", "seconds"} | trained
         assert 0 <= row["routing_acc"] <= row["hit3"] <= results["oracle"]["64"]["routing_acc"] + 1e-9
+    locus = results["locus"]["64"]  # how much training it had: every epoch draws every model once at least
+    assert 1 <= locus["best_epoch"] <= locus["epochs"] == 2 and locus["episodes_per_model"] >= 2
     assert results["split"] == {"train": 480, "validation": 60, "test": 60, "test_cells": 1739, "models": 29,
                                 "seed": 0}
     held = results["holdout"]["64"]
