@@ -62,6 +62,9 @@ class RouteRequest(Strict):
     candidates: list[str] | None = Field(None, min_length=1, description="route only among these models")
     unavailable: list[str] = Field(default_factory=list, description="models that cannot answer now")
     cost_weight: float = Field(0.0, ge=0, allow_inf_nan=False, description="utility = p - weight * cost per 1k")
+    min_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                description="choose the cheapest model whose calibrated p(correct) reaches this "
+                                            "(the best-ranked when none does)")
     k: TopK = Field(5, description="ranked models returned per query")
     min_evaluations: Count | None = Field(None, description="route only to models embedded from at least this "
                                                                 "many evaluations (default: the server's; 0: all)")
@@ -80,6 +83,8 @@ class RouteRequest(Strict):
 class RankedModel(BaseModel):
     model_id: str
     p_correct: float = Field(description="the predictor's p(correct)")
+    p_calibrated: float = Field(description="p(correct) after the version's calibration and the evidence weighting: "
+                                            "what min_p is compared with")
     utility: float = Field(description="what the ranking uses: p(correct) weighed by evidence, minus cost")
     n_evaluations: int = Field(description="evaluations the model's embedding rests on")
     evidence: float = Field(description="weight of the model's own prediction, n / (n + prior_strength); the rest "
@@ -90,6 +95,8 @@ class RouteResult(BaseModel):
     choice: str
     p_correct: float
     proxy_for: str | None = Field(None, description="the best model, unavailable, that `choice` stands in for")
+    fallbacks: list[str] = Field(default_factory=list, description="where to send the query when `choice` fails, in "
+                                                                  "order: its nearest neighbour, then by rank")
     ranked: list[RankedModel]
 
 

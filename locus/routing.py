@@ -33,6 +33,7 @@ PRIOR_STRENGTH = 64.0
 class Ranked:
     model_id: str
     p_correct: float
+    p_calibrated: float
     utility: float
     n_evaluations: int
     evidence: float
@@ -46,6 +47,7 @@ class Route:
     choice: str
     p_correct: float
     proxy_for: str | None = None  # the best model, when it was unavailable and `choice` stands in
+    fallbacks: list[str] = field(default_factory=list)  # where to send the query if `choice` fails, in order
 
 
 @dataclass
@@ -125,12 +127,15 @@ class ModelPool:
         return n / (n + prior_strength) if prior_strength > 0 else np.ones_like(n)
 
     def route(self, phi: np.ndarray, *, candidates: list[str] | None = None, unavailable: list[str] = (),
-              cost_weight: float = 0.0, k: int = 5, min_evaluations: int = 0,
+              cost_weight: float = 0.0, min_p: float | None = None, k: int = 5, min_evaluations: int = 0,
               prior_strength: float = 0.0) -> list[Route]:
         """Rank the candidates with at least `min_evaluations` by q - cost_weight * cost (cost per 1k
         tokens, 0 if unknown), where q is p(correct) shrunk towards each model's average by the
-        version's routing calibration and towards the candidates' average by the model's evidence;
-        when the best is unavailable, answer with its nearest available neighbour in embedding space."""
+        version's routing calibration and towards the candidates' average by the model's evidence.
+        With `min_p`, the choice is the cheapest model whose q reaches it (the best-ranked when none
+        does). When the choice is unavailable its nearest available neighbour in embedding space
+        answers. Each route lists its fallbacks: the choice's nearest available neighbour first, then
+        the other available candidates by rank."""
         ids = list(dict.fromkeys(candidates)) if candidates else self.model_ids
         held = set(self.held_back(ids, min_evaluations))
         ids = [m for m in ids if m not in held]
@@ -144,20 +149,26 @@ class ModelPool:
         scores = self.checkpoint.routing.scores(probs.T, None if self.ability is None else self.ability[positions])
         weight = self.evidence(positions, prior_strength)
         prior = (weight[:, None] * scores).sum(axis=0) / weight.sum()
-        scores = weight[:, None] * scores + (1 - weight[:, None]) * prior
-        utility = 1 / (1 + np.exp(-scores.T)) - cost_weight * cost
+        calibrated = 1 / (1 + np.exp(-(weight[:, None] * scores + (1 - weight[:, None]) * prior).T))
+        utility = calibrated - cost_weight * cost
         n = self.n_evaluations[positions]
+        up = np.array([m not in down for m in ids])
         routes = []
-        for p, u in zip(probs, utility, strict=True):
+        for p, q, u in zip(probs, calibrated, utility, strict=True):
             order = np.argsort(-u, kind="stable")
             best = int(order[0])
-            ranked = [Ranked(ids[i], float(p[i]), float(u[i]), int(n[i]), float(weight[i])) for i in order[:k]]
-            if ids[best] not in down:
-                routes.append(Route(ranked, ids[best], float(p[best])))
-                continue
-            up = [i for i in range(len(ids)) if ids[i] not in down]
-            proxy = up[nearest(self.z[positions[up]], self.z[positions[best]])]
-            routes.append(Route(ranked, ids[proxy], float(p[proxy]), proxy_for=ids[best]))
+            if min_p is not None and (q >= min_p).any():
+                best = int(np.lexsort((-u, cost, q < min_p))[0])  # reaching min_p, then cheapest, then rank
+            ranked = [Ranked(ids[i], float(p[i]), float(q[i]), float(u[i]), int(n[i]), float(weight[i]))
+                      for i in order[:k]]
+            choice = best if up[best] else int(np.flatnonzero(up)[nearest(self.z[positions[up]],
+                                                                          self.z[positions[best]])])
+            rest = [int(i) for i in order if up[i] and i != choice]
+            if rest:
+                first = rest[nearest(self.z[positions[rest]], self.z[positions[choice]])]
+                rest = [first] + [i for i in rest if i != first]
+            routes.append(Route(ranked, ids[choice], float(p[choice]), proxy_for=None if choice == best else ids[best],
+                                fallbacks=[ids[i] for i in rest]))
         return routes
 
     def neighbours(self, model_id: str, k: int = 5) -> list[tuple[str, float]]:

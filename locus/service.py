@@ -86,11 +86,11 @@ class PoolService:
         self.refresh()
         minimum = self.min_evaluations if request.min_evaluations is None else request.min_evaluations
         routes = self.pool.route(np.array(phi), candidates=request.candidates, unavailable=request.unavailable,
-                                 cost_weight=request.cost_weight, k=request.k, min_evaluations=minimum,
-                                 prior_strength=self.prior_strength)
+                                 cost_weight=request.cost_weight, min_p=request.min_p, k=request.k,
+                                 min_evaluations=minimum, prior_strength=self.prior_strength)
         held = self.pool.held_back(list(dict.fromkeys(request.candidates or self.pool.model_ids)), minimum)
         return RouteResponse(version=self.pool.version, min_evaluations=minimum, results=[
-            RouteResult(choice=r.choice, p_correct=r.p_correct, proxy_for=r.proxy_for,
+            RouteResult(choice=r.choice, p_correct=r.p_correct, proxy_for=r.proxy_for, fallbacks=r.fallbacks,
                         ranked=[RankedModel(**vars(x)) for x in r.ranked]) for r in routes],
             held_back=[HeldBack(model_id=m, n_evaluations=int(self.pool.n_evaluations[self.pool.position(m)]))
                        for m in held])

@@ -35,12 +35,21 @@ def fitted(settings: ServeSettings, cpus: float) -> ServeSettings:
                                        for n in ("locus", "ingress") if getattr(settings, n).min_replicas > 1})
 
 
+def pool_deployments(settings: ServeSettings) -> tuple[Application, Application]:
+    """The query encoder and LOCUS deployments of a version, bound: what every front (the API's
+    ingress, the gateway) calls."""
+    encoder = load_checkpoint(Store(settings.root), settings.version).encoder  # fails early and clearly
+    payload = settings.model_dump()
+    return (_deployment(QueryEncoder, "encoder", settings.encoder, settings).bind(encoder, payload),
+            _deployment(LocusModel, "locus", settings.locus, settings).bind(payload))
+
+
+def front(cls: type, settings: ServeSettings):
+    """An HTTP front deployment (one ingress replica's share of CPU, the ingress autoscaling)."""
+    return _deployment(cls, "ingress", settings.ingress, settings)
+
+
 def build(args: dict) -> Application:
     """Application builder: `args` are ServeSettings fields (root, version, tokens, limits, autoscaling)."""
     settings = ServeSettings.model_validate(args)
-    encoder = load_checkpoint(Store(settings.root), settings.version).encoder  # fails early and clearly
-    payload = settings.model_dump()
-    return _deployment(Ingress, "ingress", settings.ingress, settings).bind(
-        _deployment(QueryEncoder, "encoder", settings.encoder, settings).bind(encoder, payload),
-        _deployment(LocusModel, "locus", settings.locus, settings).bind(payload),
-        payload)
+    return front(Ingress, settings).bind(*pool_deployments(settings), settings.model_dump())

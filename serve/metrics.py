@@ -31,6 +31,20 @@ class ServeMetrics:
                                boundaries=BATCH_BOUNDS)
         self.route_latency = Histogram("locus_route_latency_seconds", description="/v1/route time in the ingress",
                                        boundaries=LATENCY_BOUNDS)
+        self.gateway_requests = Counter("locus_gateway_requests_total",
+                                        description="gateway calls of each model's backend, by outcome (answered, "
+                                                    "failed: another model was tried, refused: a client error)",
+                                        tag_keys=("model_id", "outcome"))
+        self.gateway_tokens = Counter("locus_gateway_tokens_total", description="tokens in (prompt) and out "
+                                                                               "(completion) by model, as backends "
+                                                                               "report them",
+                                      tag_keys=("model_id", "direction"))
+        self.gateway_fallbacks = Counter("locus_gateway_fallbacks_total",
+                                         description="requests answered by another model after their first choice "
+                                                     "failed", tag_keys=("failed", "answered"))
+        self.gateway_route_latency = Histogram("locus_gateway_route_seconds", description="time the gateway spends "
+                                                                                         "choosing a model",
+                                               boundaries=LATENCY_BOUNDS)
 
 
 @cache

@@ -93,3 +93,32 @@ def test_equal_evidence_keeps_the_ranking(service, trained_store):
     plain = pool.route(phi[:50], k=len(pool.model_ids))
     weighed = pool.route(phi[:50], k=len(pool.model_ids), prior_strength=64, min_evaluations=100)
     assert [[m.model_id for m in r.ranked] for r in plain] == [[m.model_id for m in r.ranked] for r in weighed]
+
+
+def test_min_p_picks_the_cheapest_model_that_reaches_it(service, trained_store):
+    _, phi = trained_store.read_query_embeddings(DEFAULT_ENCODER)
+    pool = service.pool
+    ids = pool.model_ids
+    for i, m in enumerate(ids):  # the later a model in the list, the cheaper
+        pool.models[m] = {"model_id": m, "cost_per_1k_tokens": float(len(ids) - i)}
+    (route,) = pool.route(phi[:1], k=len(ids))
+    calibrated = {r.model_id: r.p_calibrated for r in route.ranked}
+    for min_p in (0.0, float(np.median(list(calibrated.values()))), max(calibrated.values())):
+        (chosen,) = pool.route(phi[:1], min_p=min_p)
+        reaching = [m for m in ids if calibrated[m] >= min_p]
+        assert chosen.choice == max(reaching, key=ids.index)  # the cheapest of those reaching min_p
+    (unreachable,) = pool.route(phi[:1], min_p=1.0)
+    assert unreachable.choice == route.choice  # none reaches it: the best-ranked
+
+
+def test_fallbacks_start_with_the_nearest_neighbour_then_follow_the_ranking(service, trained_store):
+    _, phi = trained_store.read_query_embeddings(DEFAULT_ENCODER)
+    pool = service.pool
+    (route,) = pool.route(phi[:1], k=len(pool.model_ids))
+    assert route.choice not in route.fallbacks and set(route.fallbacks) == set(pool.model_ids) - {route.choice}
+    assert route.fallbacks[0] == pool.neighbours(route.choice, 1)[0][0]
+    ranking = [r.model_id for r in route.ranked if r.model_id not in (route.choice, route.fallbacks[0])]
+    assert route.fallbacks[1:] == ranking
+    down = route.fallbacks[0]
+    (without,) = pool.route(phi[:1], unavailable=[down])
+    assert down not in without.fallbacks

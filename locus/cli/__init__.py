@@ -11,7 +11,7 @@ from locus.cli.jobs import job_app
 from locus.cli.quickstart import quickstart
 from locus.cli.reporting import report
 from locus.cli.selection import explore, onboard, portfolio
-from locus.cli.serving import serve
+from locus.cli.serving import gateway, serve
 from locus.cli.storage import store_app
 from locus.cli.training import embed, fit, runs, train
 
@@ -27,6 +27,7 @@ app.command()(train)
 app.command()(runs)
 app.command()(embed)
 app.command()(serve)
+app.command()(gateway)
 app.command()(explore)
 app.command()(portfolio)
 app.command()(onboard)

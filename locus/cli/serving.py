@@ -1,9 +1,11 @@
-"""`locus serve`: the Ray Serve app (route, embeddings, compare, neighbours) on this machine."""
+"""`locus serve` (the API: route, embeddings, compare, neighbours) and `locus gateway` (the routed
+OpenAI-compatible gateway) on Ray Serve."""
 
 from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -57,6 +59,36 @@ def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
         serve_until_interrupted(url)
 
 
+@reports_errors
+def gateway(config: Annotated[Path, typer.Option(help="gateway YAML: root, version, alias, policy, backends "
+                                                      "(see serve/gateway.yaml)")],
+            host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+            port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+            address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: start a local one)")]
+            = None) -> None:
+    """Serve an OpenAI-compatible gateway until Ctrl-C: `model: locus/auto` sends each request to the
+    model most likely to answer it, falling back to its nearest neighbour when that model's backend
+    fails; a model's own name passes through. Backends are OpenAI-compatible servers (base_url) or
+    models this cluster hosts with Ray Serve LLM (serve_llm)."""
+    from locus.serve.gateway_app import routable
+    from locus.serve.gateway_settings import load_gateway_settings
+    from locus.serve.guard import claim_port
+
+    settings = load_gateway_settings(config, port=port)
+    routed = routable(settings)  # before Ray starts: a config naming no pool model fails at once
+    if address is None:
+        claim_port(host, port)
+    from locus.serve.run import gateway_serving
+
+    console.print(f"routing {settings.alias} among {', '.join(routed)}")
+    with gateway_serving(settings, host=host, port=port, address=address) as url:
+        console.print(f"\nthe gateway serves at [bold]{url}/v1[/]. In another shell:", highlight=False)
+        console.print(f"  curl -s {url}/v1/chat/completions -H 'content-type: application/json' -d "
+                      f"'{{\"model\": \"{settings.alias}\", \"messages\": [{{\"role\": \"user\", "
+                      f"\"content\": \"What is 2+2?\"}}]}}'", markup=False, highlight=False)
+        wait_for_interrupt()
+
+
 EXAMPLE_CURLS = (  # two of the README's examples under Serving
     "curl -s localhost:8000/v1/route -H 'content-type: application/json' "
     "-d '{\"query\": \"What is the derivative of x^2?\", \"k\": 3}'",
@@ -75,6 +107,11 @@ def serve_until_interrupted(url: str, *, write_token: str | None = None) -> None
         console.print(f"  {line.replace('localhost:8000', url.removeprefix('http://'))}", markup=False,
                       highlight=False)
     console.print("(more under Serving in README.md). Ctrl-C stops the server and a Ray cluster started here.")
+    wait_for_interrupt()
+
+
+def wait_for_interrupt() -> None:
+    """Wait for Ctrl-C."""
     # Ray (Train's run, its deferred-signal guards) may leave its own SIGINT handler behind, which
     # swallowed Ctrl-C now and then: whatever is installed, Ctrl-C ends this wait
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -18,6 +18,8 @@ def build_tiny_llama(folder: Path, *, seed: int) -> Path:
     tokenizer.train_from_iterator(sentences, trainers.BpeTrainer(
         vocab_size=400, special_tokens=["<unk>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    # a plain chat template, so that OpenAI chat requests work (the gateway tests send them)
+    fast.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:"
     fast.save_pretrained(folder)
     torch.manual_seed(seed)
     # head_dim 64 (128 / 2 heads): vLLM's CPU attention kernels do not take smaller heads

@@ -1,0 +1,301 @@
+"""The routed gateway: one OpenAI-compatible endpoint in front of many models. A request whose
+`model` is the routing alias (`locus/auto`) goes to the model LOCUS predicts most likely to answer
+its text, within the request's policy; a concrete model name passes through to that model's backend.
+
+When the chosen backend is down, overloaded (429), failing (5xx) or slow past its timeout, the
+request goes to the route's fallbacks in order (the nearest neighbour in embedding space first),
+and the failed backend is skipped for `retry_down_s`. A stream falls back only before its first
+chunk. Each answer says in headers (and a `locus` field of a JSON body) which model answered, its
+p(correct), the runner-up, the proxy used and the time routing took.
+
+Errors are OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
+
+No `from __future__ import annotations` (see locus.serve.ingress: Serve ships the class by value)."""
+
+import time
+import uuid
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from locus.serve.backends import BackendDown, BackendRefused, OpenAIBackend, stream_usage, usage_of
+from locus.serve.cache import VectorCache
+from locus.serve.gateway_settings import GatewaySettings, RoutingPolicy
+from locus.serve.ingress import _bearer, _called, _token_matches
+from locus.serve.metrics import metrics
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from locus.api import RouteRequest, RouteResponse
+from locus.errors import ConflictError, LocusDataError
+
+gateway_api = FastAPI(title="LOCUS gateway", description="OpenAI-compatible chat and text completions, each "
+                                                         "routed to the model most likely to answer it.")
+LATENCY_MEMORY = 0.8  # weight of the past in each backend's running time-to-first-token
+
+
+class OpenAIError(Exception):
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.param, self.code, self.kind = status, param, code, kind
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(status_code=self.status, content={"error": {
+            "message": str(self), "type": self.kind, "param": self.param, "code": self.code}})
+
+
+@gateway_api.exception_handler(OpenAIError)
+async def _openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
+    return exc.response()
+
+
+@gateway_api.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return OpenAIError(exc.status_code, str(exc.detail)).response()
+
+
+@gateway_api.exception_handler(Exception)
+async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
+    return OpenAIError(500, f"internal error ({type(exc).__name__}); the gateway logs have the details",
+                       kind="server_error").response()
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "\n".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class Completion(BaseModel):
+    """The fields the gateway reads; every other field goes to the backend unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    stream: bool = False
+    locus: RoutingPolicy | None = Field(None, description="this request's routing policy (the config's defaults "
+                                                          "for fields left out)")
+
+
+class ChatCompletion(Completion):
+    messages: list[Message] = Field(min_length=1)
+
+
+class TextCompletion(Completion):
+    prompt: str | list[str]
+
+
+def _parsed(kind: type[Completion], body: Any) -> Completion:
+    if not isinstance(body, dict):
+        raise OpenAIError(400, "the request body must be a JSON object")
+    try:
+        return kind.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise OpenAIError(400, f"{field}: {first['msg']}", param=field) from None
+
+
+def routed_text(messages: list[Message], mode: str) -> str:
+    """The text of a chat that is routed: its last user turn, every turn, or the system prompt and
+    the last user turn."""
+    users = [m.text for m in messages if m.role == "user"]
+    last = users[-1] if users else messages[-1].text
+    if mode == "conversation":
+        return "\n\n".join(m.text for m in messages if m.text)
+    if mode == "system_and_last_user":
+        system = [m.text for m in messages if m.role in ("system", "developer")]
+        return "\n\n".join([*system, last]) if system else last
+    return last
+
+
+def _headers(answer: dict) -> dict[str, str]:
+    out = {"x-locus-model": answer["model"], "x-locus-fallbacks": str(len(answer["fallbacks"]))}
+    for key, header in (("p_correct", "x-locus-p-correct"), ("runner_up", "x-locus-runner-up"),
+                        ("proxy_for", "x-locus-proxy-for"), ("route_ms", "x-locus-route-ms")):
+        if answer.get(key) is not None:
+            out[header] = f"{answer[key]:.4f}" if isinstance(answer[key], float) else str(answer[key])
+    if answer["fallbacks"]:
+        out["x-locus-failed"] = ",".join(answer["fallbacks"])
+    return out
+
+
+@serve.ingress(gateway_api)
+class Gateway:
+    """The gateway's HTTP front (`gateway_app.build_gateway` makes it a deployment)."""
+
+    def __init__(self, encoder: DeploymentHandle, locus: DeploymentHandle, settings: dict,
+                 routable: list[str]) -> None:
+        """`routable`: the backends' models that the pool has embedded (the others only pass through)."""
+        self.encoder, self.locus = (serve.get_deployment_handle(h.deployment_name, h.app_name)
+                                    for h in (encoder, locus))
+        self.settings = GatewaySettings.model_validate(settings)
+        self.backends = {b.model_id: OpenAIBackend(model_id=b.model_id, base_url=self.settings.base_url(b),
+                                                   served_name=b.name, api_key_env=b.api_key_env,
+                                                   timeout_s=b.timeout_s)
+                         for b in self.settings.backends}
+        self.routable = routable
+        self.cache = VectorCache(self.settings.encoder_cache_size)
+        self.down_until: dict[str, float] = {}
+        self.first_token_s: dict[str, float] = {}
+        self.created = int(time.time())
+
+    # -- the endpoints -----------------------------------------------------------------------------
+    @gateway_api.get("/v1/models")
+    async def models(self, request: Request) -> dict:
+        self._authorize(request)
+        ids = [self.settings.alias, *self.backends]
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": self.created, "owned_by": "locus"}
+                                           for m in ids]}
+
+    @gateway_api.post("/v1/chat/completions")
+    async def chat(self, request: Request) -> Response:
+        self._authorize(request)
+        body = _parsed(ChatCompletion, await self._json(request))
+        size = sum(len(m.text) for m in body.messages)
+        text = routed_text(body.messages, self.settings.routed_text)
+        return await self._serve("/chat/completions", body, size, text, "messages")
+
+    @gateway_api.post("/v1/completions")
+    async def completions(self, request: Request) -> Response:
+        self._authorize(request)
+        body = _parsed(TextCompletion, await self._json(request))
+        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        if body.model == self.settings.alias and len(prompts) != 1:
+            raise OpenAIError(400, f"prompt: {self.settings.alias} routes one prompt per request, got {len(prompts)}",
+                              param="prompt")
+        return await self._serve("/completions", body, sum(len(p) for p in prompts), prompts[0] if prompts else "",
+                                 "prompt")
+
+    # -- routing and forwarding --------------------------------------------------------------------
+    def _authorize(self, request: Request) -> None:
+        token = self.settings.read_token
+        if token is None:
+            return
+        given = _bearer(request)
+        if given is None:
+            raise OpenAIError(401, "missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key",
+                              kind="authentication_error")
+        if not _token_matches(given, token):
+            raise OpenAIError(401, "the API key is not valid here", code="invalid_api_key", kind="authentication_error")
+
+    @staticmethod
+    async def _json(request: Request) -> Any:
+        try:
+            return await request.json()
+        except ValueError:
+            raise OpenAIError(400, "the request body is not valid JSON") from None
+
+    async def _serve(self, path: str, body: Completion, size: int, text: str, field: str) -> Response:
+        if size > self.settings.max_prompt_chars:
+            raise OpenAIError(400, f"{field}: {size} characters exceed the gateway's limit of "
+                                   f"{self.settings.max_prompt_chars}", param=field, code="context_length_exceeded")
+        payload = body.model_dump(exclude={"locus"}, exclude_unset=True)
+        if body.model == self.settings.alias:
+            answer, order = await self._route(text, self.settings.policy.merged(body.locus))
+        elif body.model in self.backends:
+            answer, order = {"model": body.model, "fallbacks": []}, [body.model]
+        else:
+            raise OpenAIError(404, f"model: {body.model!r} is neither {self.settings.alias!r} nor a model of this "
+                                   f"gateway (GET /v1/models lists them)", param="model", code="model_not_found")
+        return await self._forward(path, payload, body.stream, answer, order)
+
+    async def _route(self, text: str, policy: RoutingPolicy) -> tuple[dict, list[str]]:
+        """The routing answer (model, p_correct, runner_up, proxy_for) and the models to try, in order."""
+        started = time.perf_counter()
+        candidates = policy.candidates or self.routable
+        unknown = [m for m in candidates if m not in self.routable]
+        if unknown:
+            raise OpenAIError(400, f"locus.candidates: {unknown[0]!r} is not a routable model of this gateway",
+                              param="locus.candidates")
+        if policy.max_latency_ms is not None:
+            fast = [m for m in candidates if self.first_token_s.get(m, 0.0) * 1000 <= policy.max_latency_ms]
+            candidates = fast or candidates
+        now = time.monotonic()
+        down = [m for m in candidates if self.down_until.get(m, 0.0) > now]
+        if len(down) == len(candidates):  # every one failed lately: try them all again rather than refuse
+            down = []
+        query = RouteRequest(query=text or " ", candidates=candidates, unavailable=down, cost_weight=policy.cost_weight,
+                             min_p=policy.min_p, k=2, min_evaluations=policy.min_evaluations)
+        try:
+            routed: RouteResponse = await _called(self.locus.route, (query, await self._encode(text or " ")))
+        except ConflictError as exc:
+            raise OpenAIError(503, f"no model can take this request: {exc}", kind="server_error") from None
+        except LocusDataError as exc:
+            raise OpenAIError(400, str(exc), param="locus") from None
+        result = routed.results[0]
+        runner_up = next((r.model_id for r in result.ranked if r.model_id != result.choice), None)
+        elapsed = time.perf_counter() - started
+        metrics().gateway_route_latency.observe(elapsed)
+        answer = {"model": result.choice, "p_correct": result.p_correct, "runner_up": runner_up,
+                  "proxy_for": result.proxy_for, "route_ms": elapsed * 1000, "fallbacks": []}
+        return answer, [result.choice, *result.fallbacks]
+
+    async def _encode(self, text: str) -> np.ndarray:
+        found, missing = self.cache.lookup([text])
+        if missing:
+            vectors = await _called(self.encoder, (missing,))
+            self.cache.put(missing, vectors)
+            return vectors
+        return np.stack([found[text]])
+
+    async def _forward(self, path: str, payload: dict, stream: bool, answer: dict, order: list[str]) -> Response:
+        """The first answer among the models of `order`; the ones that failed are named in answer["fallbacks"]."""
+        watch = metrics()
+        for model in order:
+            backend, started = self.backends[model], time.perf_counter()
+            try:
+                reply = await (backend.stream(path, payload) if stream else backend.complete(path, payload))
+            except BackendDown as exc:
+                self.down_until[model] = time.monotonic() + (exc.retry_after or self.settings.retry_down_s)
+                answer["fallbacks"].append(model)
+                watch.gateway_requests.inc(tags={"model_id": model, "outcome": "failed"})
+                continue
+            except BackendRefused as exc:
+                watch.gateway_requests.inc(tags={"model_id": model, "outcome": "refused"})
+                return Response(exc.body, status_code=exc.status, media_type=exc.content_type)
+            self._observe(model, time.perf_counter() - started)
+            if answer["fallbacks"]:
+                watch.gateway_fallbacks.inc(tags={"failed": answer["fallbacks"][0], "answered": model})
+            if answer["model"] != model:
+                answer = answer | {"proxy_for": answer.get("proxy_for") or answer["model"], "model": model}
+            watch.gateway_requests.inc(tags={"model_id": model, "outcome": "answered"})
+            return self._streamed(reply, answer) if stream else self._completed(reply, answer)
+        raise OpenAIError(503, f"every model tried failed ({', '.join(answer['fallbacks'])}); retry shortly",
+                          kind="server_error", code="backends_unavailable")
+
+    def _observe(self, model: str, first_token_s: float) -> None:
+        past = self.first_token_s.get(model)
+        self.first_token_s[model] = first_token_s if past is None else (
+            LATENCY_MEMORY * past + (1 - LATENCY_MEMORY) * first_token_s)
+
+    def _count_tokens(self, model: str, usage) -> None:
+        if usage is not None:
+            tokens = metrics().gateway_tokens
+            tokens.inc(usage.prompt_tokens, tags={"model_id": model, "direction": "in"})
+            tokens.inc(usage.completion_tokens, tags={"model_id": model, "direction": "out"})
+
+    def _completed(self, reply: dict, answer: dict) -> JSONResponse:
+        self._count_tokens(answer["model"], usage_of(reply))
+        reply = reply | {"model": answer["model"], "locus": answer}
+        reply.setdefault("id", f"locus-{uuid.uuid4().hex}")
+        return JSONResponse(reply, headers=_headers(answer))
+
+    def _streamed(self, chunks, answer: dict) -> StreamingResponse:
+        async def relay():
+            async for chunk in chunks:
+                self._count_tokens(answer["model"], stream_usage(chunk))
+                yield chunk
+
+        return StreamingResponse(relay(), media_type="text/event-stream", headers=_headers(answer))

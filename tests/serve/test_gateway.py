@@ -1,0 +1,220 @@
+"""The routed gateway for real: two tiny Llamas served by real vLLM (CPU build), one hosted in the
+cluster by Ray Serve LLM and one by an external `vllm serve` OpenAI server that answers under two
+model names, behind the gateway over HTTP, called with the `openai` client. Routing, streaming,
+policies, pass-through, OpenAI-style errors, and fallback to the nearest neighbour when a backend
+dies (that test kills the external server, so it runs last)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import openai
+import pyarrow as pa
+import pytest
+from locus.serve.gateway_settings import GatewaySettings
+from locus.serve.run import gateway_serving
+
+from locus.routing import ModelPool
+from tests.jobs.tiny_llm import build_tiny_llama
+from tests.serve.test_app import _free_port
+
+pytestmark = pytest.mark.slow  # starts Ray, Serve and three vLLM engines
+
+ENGINE = {"max_model_len": 512, "enforce_eager": True, "dtype": "float32"}
+QUESTION = "Question 7: what is 7 plus 4? The answer is"
+LONG = {"ignore_eos": True}  # vLLM's own field: a random tiny model may stop at once otherwise
+
+
+@pytest.fixture(scope="module")
+def pool_models(trained_store_template, tmp_path_factory):
+    """The store, and three of its models with prices: `cheap` and `mid` answer on the external
+    server, `hosted` on Ray Serve LLM."""
+    import shutil
+
+    from locus.store import Store
+
+    root = tmp_path_factory.mktemp("gateway") / "store"
+    shutil.copytree(trained_store_template, root)
+    store = Store(root)
+    ids = store.read_model_embeddings().column("model_id").to_pylist()
+    names = {"cheap": ids[0], "mid": ids[1], "hosted": ids[2]}
+    store.write_models(pa.table({"model_id": list(names.values()), "cost_per_1k_tokens": [0.1, 0.5, 1.0]}))
+    return store, names
+
+
+@pytest.fixture(scope="module")
+def external(pool_models, tmp_path_factory):
+    """`vllm serve` of a tiny Llama under the names of `cheap` and `mid`, in its own process group."""
+    _, names = pool_models
+    weights = build_tiny_llama(tmp_path_factory.mktemp("tiny-external"), seed=1)
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("vllm-log") / "vllm.log", "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(weights), "--host", "127.0.0.1",
+         "--port", str(port), "--served-model-name", names["cheap"], names["mid"], "--max-model-len", "512",
+         "--enforce-eager", "--dtype", "float32"],
+        env=os.environ | {"VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(url + "/models", timeout=2).read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None and time.monotonic() < deadline, f"vllm serve did not start: {log.name}"
+                time.sleep(1)
+        yield server, url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(pool_models, external, tmp_path_factory):
+    store, names = pool_models
+    _, external_url = external
+    hosted = build_tiny_llama(tmp_path_factory.mktemp("tiny-hosted"), seed=2)
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    settings = GatewaySettings(
+        root=str(store.uri), read_token=None, write_token=None, min_evaluations=0,
+        encoder={"min_replicas": 1, "max_replicas": 1}, locus={"min_replicas": 1, "max_replicas": 1},
+        ingress={"min_replicas": 1, "max_replicas": 1}, max_prompt_chars=4000, retry_down_s=60,
+        backends=[{"model_id": names["cheap"], "base_url": external_url, "timeout_s": 30},
+                  {"model_id": names["mid"], "base_url": external_url, "timeout_s": 30},
+                  {"model_id": names["hosted"], "timeout_s": 30,
+                   "serve_llm": {"model_source": str(hosted), "engine_kwargs": ENGINE, "accelerator": "cpu",
+                                 "cpus": 0.5}}])
+    with gateway_serving(settings, port=_free_port(), num_cpus=6) as url:
+        yield url
+
+
+@pytest.fixture
+def client(gateway):
+    return openai.OpenAI(base_url=gateway + "/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+def test_models_lists_the_alias_and_every_backend(client, pool_models):
+    _, names = pool_models
+    assert [m.id for m in client.models.list()] == ["locus/auto", *names.values()]
+
+
+def test_auto_routes_a_chat_to_the_model_locus_chose(client, pool_models):
+    _, names = pool_models
+    raw = client.chat.completions.with_raw_response.create(
+        model="locus/auto", messages=[{"role": "system", "content": "Answer briefly."},
+                                      {"role": "user", "content": QUESTION}], max_tokens=8, temperature=0,
+        extra_body=LONG)
+    answer = raw.parse()
+    chosen = raw.headers["x-locus-model"]
+    print(f"\nrouted to {chosen} (p={raw.headers['x-locus-p-correct']}, runner-up "
+          f"{raw.headers['x-locus-runner-up']}, routing {raw.headers['x-locus-route-ms']} ms)")
+    assert chosen in names.values() and answer.model == chosen and answer.id
+    assert answer.choices[0].message.content and answer.usage.completion_tokens > 0
+    extra = answer.model_extra["locus"]
+    assert extra["model"] == chosen and 0 < extra["p_correct"] < 1 and extra["fallbacks"] == []
+    assert extra["runner_up"] in names.values() and extra["runner_up"] != chosen
+    assert float(raw.headers["x-locus-route-ms"]) == pytest.approx(extra["route_ms"], abs=1e-3)
+
+
+def test_streaming_chat_and_text_completions(client, pool_models):
+    _, names = pool_models
+    raw = client.chat.completions.with_raw_response.create(
+        model="locus/auto", messages=[{"role": "user", "content": QUESTION}], max_tokens=8, temperature=0,
+        stream=True, extra_body=LONG)
+    chunks = list(raw.parse())
+    assert raw.headers["x-locus-model"] in names.values() and raw.headers["content-type"].startswith("text/event")
+    assert len(chunks) >= 2 and "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    text = client.completions.create(model="locus/auto", prompt=QUESTION, max_tokens=4, temperature=0)
+    assert text.model in names.values() and text.choices[0].text is not None
+
+
+def test_the_request_policy_picks_the_cheaper_model_or_a_candidate(client, pool_models):
+    _, names = pool_models
+    messages = [{"role": "user", "content": QUESTION}]
+    cheapest = client.chat.completions.create(model="locus/auto", messages=messages, max_tokens=2,
+                                              extra_body={"locus": {"min_p": 0.0}})
+    assert cheapest.model == names["cheap"]
+    priced = client.chat.completions.create(model="locus/auto", messages=messages, max_tokens=2,
+                                            extra_body={"locus": {"cost_weight": 10.0}})
+    assert priced.model == names["cheap"]
+    only = client.chat.completions.create(model="locus/auto", messages=messages, max_tokens=2,
+                                          extra_body={"locus": {"candidates": [names["hosted"]]}})
+    assert only.model == names["hosted"]
+
+
+def test_a_model_name_passes_through_unrouted(client, pool_models):
+    _, names = pool_models
+    raw = client.chat.completions.with_raw_response.create(
+        model=names["mid"], messages=[{"role": "user", "content": QUESTION}], max_tokens=2)
+    assert raw.parse().model == names["mid"] and raw.headers["x-locus-model"] == names["mid"]
+    assert "x-locus-p-correct" not in raw.headers
+
+
+@pytest.mark.parametrize(("body", "status", "param"), [
+    ({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}, 404, "model"),
+    ({"model": "locus/auto", "messages": []}, 400, "messages"),
+    ({"model": "locus/auto", "messages": [{"role": "robot", "content": "hi"}]}, 400, "messages.0.role"),
+    ({"model": "locus/auto", "messages": [{"role": "user", "content": "x" * 5000}]}, 400, "messages"),
+    ({"model": "locus/auto", "messages": [{"role": "user", "content": "hi"}], "locus": {"min_p": 2}}, 400,
+     "locus.min_p"),
+    ({"model": "locus/auto", "messages": [{"role": "user", "content": "hi"}], "locus": {"candidates": ["ghost"]}},
+     400, "locus.candidates"),
+    ({"model": "locus/auto", "prompt": ["one", "two"]}, 400, "prompt"),
+])
+def test_bad_requests_get_openai_style_errors(gateway, body, status, param):
+    path = "/v1/completions" if "prompt" in body else "/v1/chat/completions"
+    request = urllib.request.Request(gateway + path, data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    error = json.loads(caught.value.read())["error"]
+    assert caught.value.code == status and error["param"] == param and error["message"] and error["type"]
+
+
+def test_bad_requests_raise_the_openai_clients_errors(client):
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError, match="context_length_exceeded|exceed"):
+        client.chat.completions.create(model="locus/auto", messages=[{"role": "user", "content": "x" * 5000}])
+
+
+def test_a_killed_backend_falls_back_to_its_nearest_neighbour_without_a_failed_request(
+        client, external, pool_models):
+    """Runs last: the external server (cheap and mid) dies; every request is still answered."""
+    store, names = pool_models
+    server, _ = external
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+    pool = ModelPool.load(store)
+    cheap, others = names["cheap"], [names["mid"], names["hosted"]]
+    nearest = others[int(np.argmin([np.linalg.norm(pool.z[pool.position(m)] - pool.z[pool.position(cheap)])
+                                    for m in others]))]
+
+    def ask(_: int):
+        return client.chat.completions.with_raw_response.create(
+            model="locus/auto", messages=[{"role": "user", "content": QUESTION}], max_tokens=2,
+            extra_body={"locus": {"min_p": 0.0}})
+
+    first = ask(0)
+    failed = first.headers["x-locus-failed"].split(",")
+    print(f"\n{cheap} killed: tried {failed}, answered by {first.headers['x-locus-model']}; nearest was {nearest}")
+    assert first.parse().model == names["hosted"]  # the only live backend
+    assert failed == ([cheap, nearest] if nearest == names["mid"] else [cheap])
+    assert first.headers["x-locus-proxy-for"] == cheap
+    with concurrent.futures.ThreadPoolExecutor(4) as threads:
+        answers = list(threads.map(ask, range(8)))
+    assert all(a.parse().model == names["hosted"] for a in answers)
+    later = ask(0)  # the dead backends are now skipped: no failed attempt, the proxy answers at once
+    assert later.headers["x-locus-fallbacks"] == "0" and later.headers["x-locus-proxy-for"] == cheap
