@@ -68,8 +68,12 @@ class PoolService:
         self.pool = ModelPool.load(self.store, checkpoint.version, queries=(self.query_ids, self.phi),
                                    reference_queries=self.reference_queries)
 
-    def refresh(self) -> None:
-        if time.monotonic() - self.checked < self.refresh_seconds:
+    def refresh(self, *, models: list[str] = ()) -> None:
+        """Reload when the registry changed, checking at most every `refresh_seconds`, or at once when
+        one of `models` is not in the pool (it may have been registered by another replica just now:
+        a client that registered a model and names it next finds it, whichever replica answers)."""
+        unknown = any(m not in self.pool.index for m in models)
+        if not unknown and time.monotonic() - self.checked < self.refresh_seconds:
             return
         self.checked = time.monotonic()
         if self._stamp() != self.stamp:
@@ -83,7 +87,7 @@ class PoolService:
 
     def route(self, request: RouteRequest, phi: np.ndarray) -> RouteResponse:
         """Route each query of `request`, embedded as `phi` [queries, query_dim]."""
-        self.refresh()
+        self.refresh(models=request.candidates or ())
         minimum = self.min_evaluations if request.min_evaluations is None else request.min_evaluations
         routes = self.pool.route(np.array(phi), candidates=request.candidates, unavailable=request.unavailable,
                                  cost_weight=request.cost_weight, min_p=request.min_p, k=request.k,
@@ -100,17 +104,17 @@ class PoolService:
         return [ModelInfo(**self.pool.describe(m)) for m in self.pool.model_ids]
 
     def model(self, model_id: str) -> ModelPage:
-        self.refresh()
+        self.refresh(models=[model_id])
         return ModelPage(**self.pool.describe(model_id), version=self.pool.version,
                          embedding=self.pool.z[self.pool.position(model_id)].tolist())
 
     def neighbours(self, model_id: str, k: int) -> NeighboursResponse:
-        self.refresh()
+        self.refresh(models=[model_id])
         return NeighboursResponse(model_id=model_id, neighbors=[
             Neighbour(model_id=m, distance=d) for m, d in self.pool.neighbours(model_id, k)])
 
     def compare(self, request: CompareRequest) -> CompareResponse:
-        self.refresh()
+        self.refresh(models=request.models)
         distance, disagreement = self.pool.compare(request.models)
         return CompareResponse(version=self.pool.version, models=request.models, distance=distance.tolist(),
                                predicted_disagreement=disagreement.tolist())

@@ -39,11 +39,14 @@ def test_registration_stores_texts_as_queries_and_is_seen_by_another_service(ser
     request = EmbeddingRequest(model_id="newcomer", evaluations=[
         *({"query_id": q, "score": float(i % 2)} for i, q in enumerate(ids[:40])), {"query": text, "score": 1.0}])
     other = PoolService(trained_store, refresh_seconds=0)
+    patient = PoolService(trained_store, refresh_seconds=3600)  # would not look again for an hour
     done = service.embed(request, encode_texts([text]))
     assert done.registered and done.n_evaluations == 41
     assert adhoc_query_id(text) in trained_store.encoded_query_ids(DEFAULT_ENCODER).to_pylist()
     assert "newcomer" in service.pool.model_ids
     assert other.model("newcomer").n_evaluations == 41  # refreshed from the registry, no restart
+    # a model named right after its registration elsewhere is looked up at once (read your writes)
+    assert patient.compare(CompareRequest(models=["newcomer", service.pool.model_ids[0]])).models[0] == "newcomer"
 
 
 def test_embedding_without_model_id_writes_nothing_and_bad_ids_are_refused(service, trained_store):
