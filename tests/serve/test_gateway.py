@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import openai
@@ -188,6 +189,15 @@ def test_bad_requests_raise_the_openai_clients_errors(client):
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError, match="context_length_exceeded|exceed"):
         client.chat.completions.create(model="locus/auto", messages=[{"role": "user", "content": "x" * 5000}])
+
+
+def test_the_readme_example_runs_as_written(gateway, capsys):
+    """The Python block under "### Gateway" in README.md, verbatim but for the gateway's address."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("### Gateway", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(block.replace("http://127.0.0.1:8000", gateway), {})  # noqa: S102 (our own README)
+    model, p_correct, *_ = capsys.readouterr().out.split()
+    assert 0 < float(p_correct) < 1 and model
 
 
 def test_a_killed_backend_falls_back_to_its_nearest_neighbour_without_a_failed_request(

@@ -23,11 +23,13 @@ def test_the_shipped_configs_are_valid_gateway_settings():
     assert local.alias == "locus/auto" and len(local.backends) == 3
     assert local.base_url(local.backends[0]) == "http://127.0.0.1:8000/serve-llm/v1"  # the Serve LLM app
     assert local.base_url(local.backends[1]) == "http://127.0.0.1:8001/v1"
-    deployed = yaml.safe_load((ROOT / "serve" / "gateway.yaml").read_text())["applications"]
-    assert {a["import_path"] for a in deployed} == {"locus.serve.gateway_app:build_models",
-                                                     "locus.serve.gateway_app:build_gateway"}
-    for application in deployed:
-        GatewaySettings.model_validate(application["args"])
+    service = yaml.safe_load((ROOT / "platform" / "k8s" / "rayservice-gateway.yaml").read_text())
+    for deployed in (yaml.safe_load((ROOT / "serve" / "gateway.yaml").read_text())["applications"],
+                     yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]):
+        assert {a["import_path"] for a in deployed} == {"locus.serve.gateway_app:build_models",
+                                                         "locus.serve.gateway_app:build_gateway"}
+        for application in deployed:
+            GatewaySettings.model_validate(application["args"])
 
 
 @pytest.mark.parametrize(("backends", "field"), [
