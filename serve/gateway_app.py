@@ -20,6 +20,19 @@ INGRESS_CPUS = 0.1  # the Serve LLM app's own OpenAI router: it only relays
 CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}  # GiB of KV cache: vLLM's CPU build otherwise reserves 92% of memory
 
 
+def with_table_backends(settings: GatewaySettings) -> GatewaySettings:
+    """The settings with a backend for each model the models table says is served at an http(s)
+    URL (`served_at`, an OpenAI-compatible API root) and the config does not name."""
+    named = {b.model_id for b in settings.backends}
+    rows = Store(settings.root).read_models().select(["model_id", "served_at"]).to_pylist()
+    found = [Backend(model_id=r["model_id"], base_url=r["served_at"]) for r in rows
+             if r["model_id"] not in named and (r["served_at"] or "").startswith(("http://", "https://"))]
+    if not settings.backends and not found:
+        raise LocusDataError(f"no backends: name them in the config, or set served_at (an OpenAI-compatible API "
+                             f"root) in the models table of {settings.root}")
+    return settings.model_copy(update={"backends": [*settings.backends, *found]}) if found else settings
+
+
 def routable(settings: GatewaySettings) -> list[str]:
     """The backends' models embedded in the settings' version: the ones `locus/auto` routes among
     (the others only pass through)."""
@@ -38,8 +51,8 @@ def routable(settings: GatewaySettings) -> list[str]:
 
 
 def build_gateway(args: dict) -> Application:
-    """Application builder: `args` are GatewaySettings fields."""
-    settings = GatewaySettings.model_validate(args)
+    """Application builder: `args` are GatewaySettings fields (backends also from the models table)."""
+    settings = with_table_backends(GatewaySettings.model_validate(args))
     return front(Gateway, settings).bind(*pool_deployments(settings.serve_settings()), settings.model_dump(),
                                          routable(settings))
 

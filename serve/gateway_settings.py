@@ -81,7 +81,9 @@ class GatewaySettings(ServeSettings):
         "last_user", description="what of a chat is routed: the last user turn, every turn, or the system prompt "
                                  "and the last user turn")
     policy: RoutingPolicy = Field(default_factory=RoutingPolicy)
-    backends: list[Backend] = Field(min_length=1)
+    backends: list[Backend] = Field(default_factory=list, description="where each model answers; models whose "
+                                                                      "models-table row has an http(s) served_at "
+                                                                      "are added")
     models_route_prefix: str = Field("/serve-llm", pattern=r"^/[\w-]+$",
                                      description="where the Ray Serve LLM app of serve_llm backends is mounted")
     port: int = Field(8000, gt=0, lt=65536, description="the Serve HTTP port (serve_llm backends are reached on it)")

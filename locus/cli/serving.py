@@ -70,11 +70,11 @@ def gateway(config: Annotated[Path, typer.Option(help="gateway YAML: root, versi
     model most likely to answer it, falling back to its nearest neighbour when that model's backend
     fails; a model's own name passes through. Backends are OpenAI-compatible servers (base_url) or
     models this cluster hosts with Ray Serve LLM (serve_llm)."""
-    from locus.serve.gateway_app import routable
+    from locus.serve.gateway_app import routable, with_table_backends
     from locus.serve.gateway_settings import load_gateway_settings
     from locus.serve.guard import claim_port
 
-    settings = load_gateway_settings(config, port=port)
+    settings = with_table_backends(load_gateway_settings(config, port=port))
     routed = routable(settings)  # before Ray starts: a config naming no pool model fails at once
     if address is None:
         claim_port(host, port)

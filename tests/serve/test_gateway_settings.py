@@ -37,11 +37,25 @@ def test_the_shipped_configs_are_valid_gateway_settings():
     ([{"model_id": "a", "base_url": "ftp://x"}], "base_url"),
     ([{"model_id": "a", "base_url": "http://x/v1"}, {"model_id": "a", "base_url": "http://y/v1"}], "more than once"),
     ([{"model_id": "locus/auto", "base_url": "http://x/v1"}], "alias"),
-    ([], "backends"),
 ])
 def test_bad_backends_are_refused_naming_the_field(backends, field):
     with pytest.raises(ValidationError, match=field):
         GatewaySettings(root="/tmp/store", backends=backends)
+
+
+def test_models_served_at_a_url_join_the_configured_backends(store):
+    import pyarrow as pa
+    from locus.serve.gateway_app import with_table_backends
+
+    from locus.errors import LocusDataError
+
+    with pytest.raises(LocusDataError, match="served_at"):
+        with_table_backends(GatewaySettings(root=str(store.uri)))
+    store.write_models(pa.table({"model_id": ["a", "b", "c"],
+                                 "served_at": ["http://10.0.0.5:8000/v1", "in-house cluster", "http://10.0.0.6/v1"]}))
+    configured = GatewaySettings(root=str(store.uri), backends=[{"model_id": "c", "base_url": "http://other/v1"}])
+    backends = {b.model_id: b.base_url for b in with_table_backends(configured).backends}
+    assert backends == {"c": "http://other/v1", "a": "http://10.0.0.5:8000/v1"}  # the config wins; no URL, no backend
 
 
 def test_the_cli_refuses_a_bad_config_before_starting_anything(tmp_path):
