@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from locus.sample import sample_tables
 from locus.store import Store
 
 SLICE_QUERIES = 600
+
+# Serve keeps a stopping ingress replica (the API's, the gateway's) serving for 30 s so that a
+# proxy in front stops sending to it first; every test cluster is torn down whole, and those 30 s
+# were spent on each app's teardown. Read by the Serve controller of clusters started from here.
+os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
 
 
 def sample_slice(n_queries: int = SLICE_QUERIES) -> tuple[pa.Table, pa.Table]:

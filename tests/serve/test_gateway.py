@@ -144,6 +144,9 @@ def test_streaming_chat_and_text_completions(client, pool_models):
     assert len(chunks) >= 2 and "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     text = client.completions.create(model="locus/auto", prompt=QUESTION, max_tokens=4, temperature=0)
     assert text.model in names.values() and text.choices[0].text is not None
+    several = client.chat.completions.create(model="locus/auto", messages=[{"role": "user", "content": QUESTION}],
+                                             max_tokens=2, n=2)  # n goes to the chosen backend as sent
+    assert len(several.choices) == 2
 
 
 def test_the_request_policy_picks_the_cheaper_model_or_a_candidate(client, pool_models):
