@@ -48,13 +48,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_vllm(weights: Path, names: list[str], log: Path) -> tuple[subprocess.Popen, str]:
+def _start_vllm(weights: Path, names: list[str], log: Path, cpus: list[int]) -> tuple[subprocess.Popen, str]:
     import urllib.error
     import urllib.request
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(weights), "--host", "127.0.0.1",
+        ["taskset", "-c", ",".join(map(str, cpus)), sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+         "--model", str(weights), "--host", "127.0.0.1",
          "--port", str(port), "--served-model-name", *names, "--max-model-len", "512", "--enforce-eager",
          "--dtype", "float32"],
         env=os.environ | {"VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log.open("w"), stderr=subprocess.STDOUT,
@@ -77,7 +78,7 @@ async def _one(client, model: str, max_tokens: int) -> dict:
         model=model, messages=[{"role": "user", "content": QUESTION}], max_tokens=max_tokens, temperature=0,
         stream=True, extra_body={"ignore_eos": True})
     first = None
-    async for chunk in await raw.parse():
+    async for chunk in raw.parse():
         if first is None and chunk.choices and chunk.choices[0].delta.content is not None:
             first = time.perf_counter() - started
     route_ms = raw.headers.get("x-locus-route-ms")
@@ -110,8 +111,28 @@ def _summary(samples: list[dict]) -> dict:
                if any(s["route_ms"] is not None for s in samples) else {})}
 
 
-def overhead(args: argparse.Namespace) -> dict:
+async def _measure(direct_url: str, gateway_url: str, model: str, args: argparse.Namespace) -> dict:
     import openai
+
+    def client(base: str):
+        return openai.AsyncOpenAI(base_url=base, api_key="unused", max_retries=0, timeout=120)
+
+    direct, gateway = client(direct_url), client(gateway_url)
+    targets = {"direct": (direct, model), "gateway, model named": (gateway, model),
+               "gateway, locus/auto": (gateway, "locus/auto")}
+    await _round(targets, 2, 4, args.max_tokens)  # warm-up: connections, encoder, caches
+    rounds = {}
+    for clients in (1, 8):
+        measured = await _round(targets, clients, args.requests, args.max_tokens)
+        row = rounds[str(clients)] = {name: _summary(s) for name, s in measured.items()}
+        for name in ("gateway, model named", "gateway, locus/auto"):
+            row[name]["added_ttft_p50_ms"] = row[name]["ttft_s_p50_ms"] - row["direct"]["ttft_s_p50_ms"]
+            row[name]["added_total_p50_ms"] = row[name]["total_s_p50_ms"] - row["direct"]["total_s_p50_ms"]
+        print(json.dumps({"clients": clients, **row}, indent=1))
+    return rounds
+
+
+def overhead(args: argparse.Namespace) -> dict:
     from locus.serve.gateway_settings import GatewaySettings
     from locus.serve.run import gateway_serving
 
@@ -121,7 +142,13 @@ def overhead(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="locus-gateway-"))
     store = Store(args.root)
     names = store.read_model_embeddings().column("model_id").to_pylist()[:2]
-    server, direct_url = _start_vllm(build_tiny_llama(work / "tiny", seed=1), names, work / "vllm.log")
+    # the backend on its own cores, the gateway (this process, the Ray cluster it starts) and the
+    # clients on the others: a backend is another machine in practice, and on one machine the
+    # gateway's work would otherwise slow the backend it is measured against
+    cores = sorted(os.sched_getaffinity(0))
+    backend_cores, own_cores = cores[:args.backend_cores], cores[args.backend_cores:] or cores
+    os.sched_setaffinity(0, own_cores)
+    server, direct_url = _start_vllm(build_tiny_llama(work / "tiny", seed=1), names, work / "vllm.log", backend_cores)
     try:
         settings = GatewaySettings(root=args.root, read_token=None, write_token=None, min_evaluations=0,
                                    encoder={"min_replicas": 1, "max_replicas": 1},
@@ -129,28 +156,13 @@ def overhead(args: argparse.Namespace) -> dict:
                                    ingress={"min_replicas": 1, "max_replicas": 1},
                                    backends=[{"model_id": m, "base_url": direct_url} for m in names])
         with gateway_serving(settings, port=_free_port()) as url:
-            def client(base: str):
-                return openai.AsyncOpenAI(base_url=base, api_key="unused", max_retries=0, timeout=120)
-
-            direct, gateway = client(direct_url), client(url + "/v1")
-            targets = {"direct": (direct, names[0]), "gateway, model named": (gateway, names[0]),
-                       "gateway, locus/auto": (gateway, "locus/auto")}
-            asyncio.run(_round(targets, 2, 4, args.max_tokens))  # warm-up: connections, encoder, caches
-            rounds = {}
-            for clients in (1, 8):
-                measured = asyncio.run(_round(targets, clients, args.requests, args.max_tokens))
-                rounds[str(clients)] = {name: _summary(s) for name, s in measured.items()}
-                base = rounds[str(clients)]["direct"]
-                for name in ("gateway, model named", "gateway, locus/auto"):
-                    row = rounds[str(clients)][name]
-                    row["added_ttft_p50_ms"] = row["ttft_s_p50_ms"] - base["ttft_s_p50_ms"]
-                    row["added_total_p50_ms"] = row["total_s_p50_ms"] - base["total_s_p50_ms"]
-                print(json.dumps({"clients": clients, **rounds[str(clients)]}, indent=1))
+            rounds = asyncio.run(_measure(direct_url, url + "/v1", names[0], args))
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
     return {"benchmark": "gateway overhead", "max_tokens": args.max_tokens, "requests_per_target": args.requests,
-            "backend": "vllm serve (CPU build), tiny Llama", "clients": rounds}
+            "backend": "vllm serve (CPU build), tiny Llama", "backend_cores": backend_cores,
+            "gateway_and_client_cores": own_cores, "clients": rounds}
 
 
 # -- value -----------------------------------------------------------------------------------------
@@ -209,6 +221,10 @@ def value(args: argparse.Namespace) -> dict:
         rows.append({"method": "locus/auto", "cost_weight": weight, **outcome(routed(cost_weight=weight))})
     for min_p in args.min_ps:
         rows.append({"method": "locus/auto", "min_p": min_p, **outcome(routed(min_p=min_p))})
+    for share in np.linspace(0, 1, 6):  # what no per-query knowledge gets: a share of the best model, at random
+        mixed = [outcome(np.where(rng.random(len(phi)) < share, best, cheap)) for _ in range(20)]
+        rows.append({"method": "random mix of best and cheap", "share": float(share),
+                     **{k: float(np.mean([m[k] for m in mixed])) for k in mixed[0]}})
     for row in rows:
         print(f"{row['method']:<32} {json.dumps({k: v for k, v in row.items() if k != 'method'})}")
     if args.figure:
@@ -227,11 +243,12 @@ def _figure(rows: list[dict], path: Path) -> None:
     for label, pick, style in (("locus/auto, cost weight", lambda r: r["method"] == "locus/auto" and "cost_weight" in r,
                                 "o-"),
                                ("locus/auto, min_p", lambda r: r["method"] == "locus/auto" and "min_p" in r, "s-"),
-                               ("two-model threshold", lambda r: r["method"] == "two-model threshold", "^--")):
+                               ("two-model threshold", lambda r: r["method"] == "two-model threshold", "^--"),
+                               ("random mix of best and cheap", lambda r: r["method"].startswith("random mix"), ":")):
         points = sorted((r["mean_cost_per_1k"], r["accuracy"]) for r in rows if pick(r))
         ax.plot(*zip(*points, strict=True), style, label=label)
     for r in rows:
-        if r["method"] not in ("locus/auto", "two-model threshold"):
+        if r["method"] in ("always the best model", "random model", "oracle (cheapest right model)"):
             ax.plot(r["mean_cost_per_1k"], r["accuracy"], "k*" if "oracle" in r["method"] else "kx")
             ax.annotate(r["method"], (r["mean_cost_per_1k"], r["accuracy"]), fontsize=7, xytext=(4, 2),
                         textcoords="offset points")
@@ -251,13 +268,15 @@ def main() -> None:
     over.add_argument("--root", required=True, help="a store with a version and model embeddings")
     over.add_argument("--requests", type=int, default=40, help="requests per target and concurrency")
     over.add_argument("--max-tokens", type=int, default=16)
+    over.add_argument("--backend-cores", type=int, default=1, help="cores given to the backend alone (the rest "
+                                                                     "run the gateway and the clients)")
     over.add_argument("--out", type=Path, default=Path("benchmarks/results/gateway-overhead.json"))
     worth = commands.add_parser("value", help="accuracy and cost of routing policies on held-out questions")
     worth.add_argument("--root", required=True)
     worth.add_argument("--version", default="latest")
-    worth.add_argument("--cost-weights", type=float, nargs="+", default=[0, 25, 50, 100, 200, 400, 1000])
-    worth.add_argument("--min-ps", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
-    worth.add_argument("--thresholds", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    worth.add_argument("--cost-weights", type=float, nargs="+", default=[0, 2, 5, 10, 15, 20, 30, 50])
+    worth.add_argument("--min-ps", type=float, nargs="+", default=[0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8])
+    worth.add_argument("--thresholds", type=float, nargs="+", default=[0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8])
     worth.add_argument("--figure", type=Path, default=Path("benchmarks/results/gateway-value.png"))
     worth.add_argument("--out", type=Path, default=Path("benchmarks/results/gateway-value.json"))
     args = parser.parse_args()
