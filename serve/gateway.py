@@ -12,6 +12,7 @@ Errors are OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
 
 No `from __future__ import annotations` (see locus.serve.ingress: Serve ships the class by value)."""
 
+import asyncio
 import time
 import uuid
 from typing import Any, Literal
@@ -229,7 +230,11 @@ class Gateway:
         query = RouteRequest(query=text or " ", candidates=candidates, unavailable=down, cost_weight=policy.cost_weight,
                              min_p=policy.min_p, k=2, min_evaluations=policy.min_evaluations)
         try:
-            routed: RouteResponse = await _called(self.locus.route, (query, await self._encode(text or " ")))
+            routed: RouteResponse = await asyncio.wait_for(self._routed(query, text or " "),
+                                                           self.settings.request_timeout_s)
+        except TimeoutError:
+            raise OpenAIError(504, f"choosing a model took longer than {self.settings.request_timeout_s:g} s; retry "
+                                   f"shortly", kind="server_error", code="routing_timeout") from None
         except ConflictError as exc:
             raise OpenAIError(503, f"no model can take this request: {exc}", kind="server_error") from None
         except LocusDataError as exc:
@@ -241,6 +246,9 @@ class Gateway:
         answer = {"model": result.choice, "p_correct": result.p_correct, "runner_up": runner_up,
                   "proxy_for": result.proxy_for, "route_ms": elapsed * 1000, "fallbacks": []}
         return answer, [result.choice, *result.fallbacks]
+
+    async def _routed(self, query: RouteRequest, text: str) -> RouteResponse:
+        return await _called(self.locus.route, (query, await self._encode(text)))
 
     async def _encode(self, text: str) -> np.ndarray:
         found, missing = self.cache.lookup([text])

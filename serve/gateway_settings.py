@@ -28,7 +28,8 @@ class RoutingPolicy(BaseModel):
                                 description="the cheapest model whose calibrated p(correct) reaches this")
     cost_weight: float = Field(0.0, ge=0, allow_inf_nan=False, description="utility = p - weight * cost per 1k tokens")
     max_latency_ms: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                         description="skip models whose recent time to first token is over this")
+                                         description="skip models whose recent time to first token (to the whole "
+                                                     "answer, when not streamed) is over this")
     min_evaluations: int | None = Field(None, ge=0, description="route only to models embedded from at least this "
                                                                 "many evaluations (default: the pool's)")
 
@@ -61,8 +62,9 @@ class Backend(BaseModel):
                                                                         "http://10.0.0.5:8000/v1")
     api_key_env: str | None = Field(None, description="environment variable holding the backend's API key")
     serve_llm: ServeLLM | None = None
-    timeout_s: float = Field(60.0, gt=0, description="budget for the first token (and each later read); past it "
-                                                    "the next model answers")
+    timeout_s: float = Field(60.0, gt=0, description="budget for the first token of a stream, or the whole answer "
+                                                    "of a request not streamed (and each later read); past it the "
+                                                    "next model answers")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Backend:
