@@ -65,6 +65,17 @@ def _maybe_fail(epoch: int, rank: int, world_size: int) -> None:
         os._exit(1)
 
 
+def _show(epochs, metrics: dict[str, float]) -> None:
+    """Send an epoch's metrics to the driver; progress is not worth a failed run (the queue's actor
+    is gone when the driver is)."""
+    from ray.exceptions import RayActorError
+
+    try:
+        epochs.put(metrics)
+    except RayActorError:
+        print(f"locus: epoch {int(metrics['epoch'])} not shown: the driver's progress queue is gone", flush=True)
+
+
 def train_worker(loop_config: dict[str, Any]) -> None:
     """Runs on every Ray Train worker: read this worker's shard, train, checkpoint, register."""
     import ray.train
@@ -92,7 +103,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
                 checkpoint = ray.train.Checkpoint.from_directory(folder)
             ray.train.report(metrics, checkpoint=checkpoint)
         if rank == 0:
-            loop_config["epochs"].put(metrics)  # to the driver, which shows each epoch once
+            _show(loop_config["epochs"], metrics)
         _maybe_fail(int(metrics["epoch"]), rank, world_size)
 
     result = trainer.fit(report)
@@ -116,10 +127,15 @@ def _own_ctrl_c() -> Iterator[None]:
 @contextmanager
 def _epoch_feed(on_epoch: Callable[[dict[str, float]], None] | None) -> Iterator[Any]:
     """A Ray queue the rank-0 worker puts each epoch's metrics on, drained here by a thread that
-    calls `on_epoch`: the driver shows progress once, whatever Ray does with workers' output."""
+    calls `on_epoch`: the driver shows progress once, whatever Ray does with workers' output. The
+    queue's actor lives on the driver's node: on another one, losing that node would fail every
+    restarted worker group at its first epoch."""
+    import ray
     from ray.util.queue import Empty, Queue
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    queue, done = Queue(actor_options={"num_cpus": 0}), threading.Event()
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+    queue, done = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here}), threading.Event()
 
     def drain() -> None:
         while not done.is_set() or not queue.empty():
