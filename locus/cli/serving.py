@@ -61,7 +61,7 @@ def serve(root: Root = DEFAULT_ROOT, version: Version = "latest",
 
 @reports_errors
 def gateway(config: Annotated[Path, typer.Option(help="gateway YAML: root, version, alias, policy, backends "
-                                                      "(see serve/gateway.yaml)")],
+                                                      "(see configs/gateway.yaml)")],
             host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
             port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
             address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: start a local one)")]
