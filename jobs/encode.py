@@ -39,7 +39,10 @@ def run_encoding(root: str, encoder: str, *, actors: int = 1, batch_size: int = 
         if todo.num_rows == 0:
             return
         with ray_session(address, log_file=log_file):
-            blocks = [todo.slice(i, block_size) for i in range(0, todo.num_rows, block_size)]  # one per actor task
+            # one block per actor task, and enough for every actor: Ray Data gives the first actor up
+            # to 4 blocks at once and lets an actor go when no block is left for it
+            size = max(1, min(block_size, -(-todo.num_rows // (4 * actors))))
+            blocks = [todo.slice(i, size) for i in range(0, todo.num_rows, size)]
             dataset = ray.data.from_arrow(blocks).map_batches(
                 QueryEncoderActor, fn_constructor_kwargs={"encoder": encoder}, batch_size=batch_size,
                 batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),

@@ -122,7 +122,9 @@ def evaluate_model(config: EvalConfig, model: ModelSpec, queries: pa.Table, log:
     log(f"{model.id}: {table.num_rows} to generate ({sum(report.skipped.values())} evaluated before)")
     pool = {"compute": ray.data.ActorPoolStrategy(size=res.engines), "batch_size": res.batch_size,
             "num_gpus": res.gpus_per_engine, "num_cpus": res.cpus_per_engine, "batch_format": "numpy"}
-    dataset = ray.data.from_arrow(table).map_batches(VLLMEngine, fn_constructor_kwargs=_engine(model, config), **pool)
+    # one block per batch: a single block would be one task, and every engine but one would sit idle
+    blocks = [table.slice(i, res.batch_size) for i in range(0, table.num_rows, res.batch_size)]
+    dataset = ray.data.from_arrow(blocks).map_batches(VLLMEngine, fn_constructor_kwargs=_engine(model, config), **pool)
     for bench in config.benchmarks:
         if bench.scorer.spec.needs == "judge":  # an extra stage: the judge model grades the answers
             dataset = dataset.map_batches(VLLMEngine, fn_constructor_kwargs=_engine(

@@ -1,48 +1,95 @@
 """A real multi-node Ray cluster on this machine (`ray.cluster_utils.Cluster`: a head and worker
-nodes, each its own raylet and object store, on 127.0.0.1) sharing one local storage root, and a
-worker node lost mid-run. `pytest -k multinode` selects these."""
+nodes, each its own raylet and object store, on 127.0.0.1) sharing one local storage root; in each
+scenario a worker node's raylet is killed (SIGKILL: its object store and workers go with it) while
+a job runs on it, and a node is started back as an autoscaler would. `pytest -k multinode`
+selects these; each prints what was killed, when, and what it cost."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
+import pyarrow.compute as pc
 import pytest
+from locus.jobs.embed import run_embedding
+from locus.jobs.eval_config import EvalConfig
+from locus.jobs.evaluate import run_evaluation
 from locus.jobs.train import TrainJobConfig, run_training
+from typer.testing import CliRunner
 
 from locus.checkpoint import load_checkpoint
+from locus.cli import app
+from locus.encoders import DEFAULT_ENCODER
+from locus.store import Store
 from locus.training import TrainConfig
+from tests.conftest import sample_slice
+from tests.jobs.tiny_llm import build_tiny_llama
 
-pytestmark = pytest.mark.slow  # starts a Ray cluster of three nodes and a training run
+pytestmark = pytest.mark.slow  # starts a Ray cluster of three nodes and jobs on it
 
 TRAIN = TrainConfig(max_batch_models=8, max_context=256, target_size=64, epoch_episodes=120, max_epochs=4, patience=10,
                     warmup_steps=10)
 MODEL = {"dim": 32, "num_latents": 8}
 
 
-@pytest.fixture
-def cluster(monkeypatch):
-    """A head (no CPU for tasks: what runs there is the driver's own) and two worker nodes of one
-    CPU each; torn down node by node."""
+@pytest.fixture(scope="module")
+def cluster():
+    """A head (no CPU for tasks: drivers, Serve's controller and proxy and job supervisors run
+    there) and two worker nodes of one CPU each, shared by the module's scenarios; each scenario
+    leaves two live worker nodes behind. Nodes inherit this environment, with `locus` on PATH for
+    the Jobs API's entrypoints."""
     from ray.cluster_utils import Cluster
 
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # its dashboard serves the state API
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    try:
-        yield cluster
-    finally:
-        cluster.shutdown()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_AUTH_MODE", "disabled")
+        env.delenv("RAY_ADDRESS", raising=False)
+        env.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True})
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        try:
+            yield cluster
+        finally:
+            cluster.shutdown()
 
 
-def _train_worker_nodes() -> list[str]:
+def _actor_nodes(cluster, class_name: str) -> list[str]:
+    """The node of each live actor whose class name contains `class_name`."""
     from ray.util.state import list_actors
 
-    return sorted(a.node_id for a in list_actors(filters=[("state", "=", "ALIVE")])
-                  if a.class_name.endswith("RayTrainWorker"))
+    alive = list_actors(address=f"http://{cluster.webui_url}", filters=[("state", "=", "ALIVE")], limit=10_000)
+    return sorted(a.node_id for a in alive if class_name in a.class_name)
+
+
+@dataclass
+class NodeLoss:
+    node_id: str
+    at: float  # time.monotonic() of the kill
+
+    def since(self) -> float:
+        return time.monotonic() - self.at
+
+
+def lose_a_node(cluster, hosting: str) -> NodeLoss:
+    """SIGKILL the raylet (with its object store and workers) of a worker node hosting a live
+    `hosting` actor, then start a node back, as an autoscaler would bring capacity back. The
+    drivers here attach to the head, which is never the one lost."""
+    import ray
+
+    nodes = _actor_nodes(cluster, hosting)
+    driver = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    victim = next(n for n in cluster.worker_nodes if n.node_id in nodes and n.node_id != driver)
+    loss = NodeLoss(victim.node_id, time.monotonic())
+    cluster.remove_node(victim, allow_graceful=False)
+    cluster.add_node(num_cpus=1)
+    return loss
 
 
 def test_multinode_train_survives_a_lost_worker_node(cluster, encoded_store):
@@ -70,21 +117,134 @@ def test_multinode_train_survives_a_lost_worker_node(cluster, encoded_store):
     runner = threading.Thread(target=train)
     runner.start()
     assert epoch_two.wait(300), f"no second epoch within 300 s ({errors})"
-    import ray
-
-    placed = _train_worker_nodes()
-    # every node is 127.0.0.1, so the driver may have attached to a worker node's raylet: spare that one
-    driver = ray.get_runtime_context().get_node_id()
-    victim = next(n for n in cluster.worker_nodes if n.node_id in placed and n.node_id != driver)
-    killed_at = time.monotonic()
-    cluster.remove_node(victim)  # its raylet, object store and workers go down together
-    cluster.add_node(num_cpus=1)  # capacity comes back, as an autoscaler would bring it
+    placed = _actor_nodes(cluster, "RayTrainWorker")
+    loss = lose_a_node(cluster, "RayTrainWorker")
     runner.join(600)
     assert not runner.is_alive() and not errors, errors
-    stall = time.monotonic() - killed_at
+    stall = loss.since()
     history = [h["epoch"] for h in load_checkpoint(encoded_store, result["run"].version).meta.metrics.history]
     redone = len(seen) - len(set(seen))
-    print(f"\nworkers on nodes {[n[:8] for n in placed]}; node {victim.node_id[:8]} killed after epoch 2; epochs "
+    print(f"\nworkers on nodes {[n[:8] for n in placed]}; node {loss.node_id[:8]} killed after epoch 2; epochs "
           f"reported {seen} ({redone} redone); finished {stall:.0f} s after the kill")
     assert len(set(placed)) == 2  # one worker per worker node
     assert history == [1, 2, 3, 4] and redone <= 1 and seen[-1] == 4
+
+
+N_EVAL = 24  # queries the evaluation job answers
+
+
+def test_multinode_eval_survives_a_lost_engine_node(cluster, tmp_path):
+    """Two vLLM engines (one per worker node) answer one model's queries; when the first chunk is
+    in the store, the node of one engine is killed: Ray Data restarts that engine on the node
+    started back and re-runs its lost batches, the job finishes, and every (model, query, scorer)
+    is in the store exactly once."""
+    store = Store(tmp_path / "store")
+    queries, _ = sample_slice(N_EVAL)
+    store.write_queries(queries)
+    model = build_tiny_llama(tmp_path / "tiny", seed=0)
+    config = EvalConfig.model_validate({
+        "root": str(store.uri), "models": [{"id": "tiny", "path": str(model), "engine": {
+            "dtype": "float32", "max_model_len": 1024, "enforce_eager": True}}],
+        "benchmarks": [{"name": "mmlu-pro", "prompt": "{text}\nAnswer: the answer is (", "scorer": {"name": "choice"}}],
+        "sampling": {"temperature": 0.0, "max_tokens": 32},
+        "resources": {"engines": 2, "cpus_per_engine": 1, "batch_size": 2, "chunk_size": 2}})
+    first_chunk, node_back, result, errors = threading.Event(), threading.Event(), {}, []
+
+    def log(line: str) -> None:  # the driver waits here, between chunks, while the node is lost
+        if "generated, scored and written" in line and not first_chunk.is_set():
+            first_chunk.set()
+            node_back.wait(120)
+
+    def evaluate() -> None:
+        try:
+            result["reports"] = run_evaluation(config, address=cluster.address, log=log)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    runner = threading.Thread(target=evaluate)
+    runner.start()
+    assert first_chunk.wait(300), f"no chunk written within 300 s ({errors})"
+    engines, written = _actor_nodes(cluster, "MapWorker"), store.read_evaluations(["tiny"]).num_rows
+    loss = lose_a_node(cluster, "MapWorker")  # signals: only from the main thread
+    node_back.set()
+    runner.join(300)
+    assert not runner.is_alive() and not errors, errors
+    stall, reports = loss.since(), result["reports"]
+    evaluations = store.read_evaluations()
+    keys = list(zip(*(evaluations.column(c).to_pylist() for c in ("model_id", "query_id", "scorer")), strict=True))
+    print(f"\nengines on nodes {[n[:8] for n in engines]}; node {loss.node_id[:8]} killed with "
+          f"{written}/{N_EVAL} queries in the store; the job finished {stall:.0f} s later with "
+          f"{reports[0].generated} new evaluations")
+    assert len(set(engines)) == 2  # one engine per worker node
+    assert written < N_EVAL
+    assert reports[0].generated == {"mmlu-pro:choice": N_EVAL}
+    assert len(keys) == len(set(keys)) == N_EVAL  # every triple once
+    assert set(evaluations.column("query_id").to_pylist()) == set(queries.column("query_id").to_pylist())
+    assert store.read_generations().num_rows == N_EVAL
+    assert set(pc.unique(evaluations.column("score")).to_pylist()) <= {0.0, 1.0}
+
+
+N_ENCODE = 160  # queries the encoding job encodes
+
+
+def _job(*args: str) -> str:
+    result = CliRunner().invoke(app, ["job", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_multinode_job_encodes_then_embeds_with_a_lost_node(cluster, trained_store_template, tmp_path):
+    """`locus job submit -- encode --ray --actors 2` to the head's Jobs API, followed with `locus job
+    status` and `logs`; a node holding an encoder actor is killed while the job runs. Then the Ray
+    Data embedding job, and the node of an embedding actor killed after its first batch is back.
+    Both finish with every vector once, equal to the single-process results."""
+    reference = Store(trained_store_template)
+    all_ids, all_vectors = reference.read_query_embeddings(DEFAULT_ENCODER)
+    embeddings = reference.read_model_embeddings()
+    fresh = Store(tmp_path / "fresh")  # a few queries to encode: the job makes them once more
+    queries, _ = sample_slice(N_ENCODE)
+    fresh.write_queries(queries)
+    query_ids = sorted(queries.column("query_id").to_pylist())
+    query_vectors = all_vectors[[all_ids.index(q) for q in query_ids]]
+    root = tmp_path / "store"  # the trained store without its model embeddings: the embed job makes them
+    shutil.copytree(trained_store_template, root)
+    shutil.rmtree(Store(root).path("model_embeddings"))
+    address = f"http://{cluster.webui_url}"
+
+    job_id = _job("submit", "--address", address, "--", "encode", "--root", str(fresh.uri), "--ray", "--actors",
+                  "2", "--batch-size", "8").splitlines()[0].strip()
+    deadline = time.monotonic() + 180
+    while len(encoders := _actor_nodes(cluster, "MapWorker")) < 2:
+        assert time.monotonic() < deadline, _job("logs", job_id, "--address", address)
+        time.sleep(0.5)
+    assert "RUNNING" in _job("status", job_id, "--address", address)
+    assert len(fresh.encoded_query_ids(DEFAULT_ENCODER)) < N_ENCODE  # (one chunk: none yet)
+    loss = lose_a_node(cluster, "MapWorker")
+    while "RUNNING" in (status := _job("status", job_id, "--address", address)):
+        assert loss.since() < 300, _job("logs", job_id, "--address", address)
+        time.sleep(1)
+    encode_stall = loss.since()
+    logs = _job("logs", job_id, "--address", address)
+    assert "SUCCEEDED" in status, logs
+    assert f"encoded {len(query_ids)} new of {len(query_ids)} queries" in logs
+    ids, vectors = fresh.read_query_embeddings(DEFAULT_ENCODER)
+    assert ids == query_ids  # each query once
+    np.testing.assert_allclose(vectors, query_vectors, atol=1e-5)
+
+    models = sorted(set(embeddings.column("model_id").to_pylist()))
+    first: list[NodeLoss] = []
+
+    def progress(n: int) -> None:  # on this thread, between batches: the job is mid-way
+        if not first:
+            first.append(lose_a_node(cluster, "MapWorker"))
+
+    result = run_embedding(str(root), address=cluster.address, actors=2, batch_size=2, progress=progress)
+    embed_stall = first[0].since()
+    made = Store(root).read_model_embeddings()
+    assert made.column("model_id").to_pylist() == models == sorted(result.model_ids)  # one vector per model
+    np.testing.assert_allclose(np.stack(made.column("vector").to_numpy(zero_copy_only=False)),
+                               np.stack(embeddings.column("vector").to_numpy(zero_copy_only=False)), atol=1e-4)
+    assert len(set(encoders)) == 2  # one encoder actor per worker node
+    print(f"\nencode: actors on nodes {[n[:8] for n in encoders]}, node {loss.node_id[:8]} killed while the "
+          f"job ran; SUCCEEDED {encode_stall:.0f} s after the kill\nembed: node {first[0].node_id[:8]} killed "
+          f"after the first batch; {len(models)} models embedded {embed_stall:.0f} s after the kill")
