@@ -45,6 +45,18 @@ def _port_or_free(port: int) -> int:
         return s.getsockname()[1]
 
 
+def set_serve_env() -> None:
+    """Serve's settings for a cluster started from this process (its nodes read them at start):
+    FAST_SERVE_ENV unless set, and HAProxy's and the fallback proxy's ports, free ones where the
+    defaults are taken."""
+    for name, value in FAST_SERVE_ENV.items():
+        os.environ.setdefault(name, value)
+    for name, port in SERVE_PORTS.items():
+        if name not in os.environ or name in _CHOSEN:  # a value the user set stays
+            os.environ[name] = str(_port_or_free(port))
+            _CHOSEN.add(name)
+
+
 def ray_log_file(root: str, command: str) -> Path:
     """Where a command's Ray logs go when it runs quietly: <root>/logs/<command>-<time>.log for a
     local root, else the temp folder (a log is for the person at this machine)."""
@@ -118,12 +130,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
 def _connected(address: str | None, num_cpus: int | None, *, forward_output: bool) -> Iterator[None]:
     local = address is None and "RAY_ADDRESS" not in os.environ
     if local:
-        for name, value in FAST_SERVE_ENV.items():
-            os.environ.setdefault(name, value)
-        for name, port in SERVE_PORTS.items():
-            if name not in os.environ or name in _CHOSEN:  # a value the user set stays
-                os.environ[name] = str(_port_or_free(port))
-                _CHOSEN.add(name)
+        set_serve_env()
     ray.init(address=address, num_cpus=num_cpus if local else None, log_to_driver=forward_output,
              runtime_env={"env_vars": job_env()}, include_dashboard=False if local else None)
     try:

@@ -20,6 +20,7 @@ import pytest
 from locus.jobs.embed import run_embedding
 from locus.jobs.eval_config import EvalConfig
 from locus.jobs.evaluate import run_evaluation
+from locus.jobs.ray_session import set_serve_env
 from locus.jobs.train import TrainJobConfig, run_training
 from typer.testing import CliRunner
 
@@ -50,6 +51,7 @@ def cluster():
         env.setenv("RAY_AUTH_MODE", "disabled")
         env.delenv("RAY_ADDRESS", raising=False)
         env.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        set_serve_env()  # as the platform's image: Serve's throughput mode behind HAProxy
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True})
         for _ in range(2):
             cluster.add_node(num_cpus=1)
@@ -248,3 +250,78 @@ def test_multinode_job_encodes_then_embeds_with_a_lost_node(cluster, trained_sto
     print(f"\nencode: actors on nodes {[n[:8] for n in encoders]}, node {loss.node_id[:8]} killed while the "
           f"job ran; SUCCEEDED {encode_stall:.0f} s after the kill\nembed: node {first[0].node_id[:8]} killed "
           f"after the first batch; {len(models)} models embedded {embed_stall:.0f} s after the kill")
+
+
+SERVE_CLIENTS, SERVE_SECONDS, KILL_AT_S = 8, 30.0, 10.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multinode_serve_answers_every_request_with_a_lost_node(cluster, trained_store_template, tmp_path):
+    """`locus serve`'s app with two replicas of each deployment, one on each worker node, HAProxy on
+    the head (one proxy: every node here is 127.0.0.1, so per-node proxies would share a port); 8
+    clients route for 30 s and a worker node is killed 10 s in: no request fails."""
+    import ray
+    import requests
+    from locus.serve.run import serving
+    from locus.serve.settings import Autoscaling, ServeSettings
+    from ray import serve
+
+    root = tmp_path / "store"
+    shutil.copytree(trained_store_template, root)
+    two = Autoscaling(min_replicas=2, max_replicas=2)
+    settings = ServeSettings(root=str(root), write_token=None, read_token=None, encoder=two, locus=two, ingress=two)
+    port = _free_port()
+    ray.init(address=cluster.address)
+    try:
+        serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
+        with serving(settings, port=port) as url:
+            deadline = time.monotonic() + 120
+            while requests.post(f"{url}/v1/route", json={"query": "warm up"}, timeout=30).status_code != 200:
+                assert time.monotonic() < deadline, "the app did not come up"
+                time.sleep(1)
+            placed = {name: _actor_nodes(cluster, f"ServeReplica:locus:{name}")
+                      for name in ("Ingress", "QueryEncoder", "LocusModel")}
+            done: list[tuple[float, int | str]] = []
+            stop = threading.Event()
+
+            def client(i: int) -> None:
+                with requests.Session() as session:
+                    n = 0
+                    while not stop.is_set():
+                        n += 1
+                        try:
+                            status = session.post(f"{url}/v1/route", json={"query": f"client {i} question {n}"},
+                                                  timeout=30).status_code
+                        except requests.RequestException as exc:
+                            status = type(exc).__name__
+                        done.append((time.monotonic(), status))
+
+            clients = [threading.Thread(target=client, args=(i,)) for i in range(SERVE_CLIENTS)]
+            start = time.monotonic()
+            for c in clients:
+                c.start()
+            time.sleep(KILL_AT_S)
+            loss = lose_a_node(cluster, "ServeReplica:locus:Ingress")
+            time.sleep(max(0.0, start + SERVE_SECONDS - time.monotonic()))
+            stop.set()
+            for c in clients:
+                c.join(60)
+    finally:
+        ray.shutdown()
+    times = [start, *sorted(t for t, _ in done)]
+    gaps = np.diff(times)
+    failed = [status for _, status in done if status != 200]
+    after = [t for t, _ in done if t > loss.at]
+    print(f"\nreplicas by node {({k: [n[:8] for n in v] for k, v in placed.items()})}; node {loss.node_id[:8]} "
+          f"killed {KILL_AT_S:.0f} s into {SERVE_SECONDS:.0f} s of {SERVE_CLIENTS} clients: {len(done)} requests, "
+          f"{len(failed)} failed {sorted(set(map(str, failed)))}; longest gap between completions "
+          f"{gaps.max():.2f} s (first answer after the kill {min(after) - loss.at:.2f} s after it)")
+    assert all(len(set(nodes)) == 2 for nodes in placed.values())  # one replica of each on each worker node
+    assert not failed
