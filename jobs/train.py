@@ -128,13 +128,15 @@ def _own_ctrl_c() -> Iterator[None]:
 def _epoch_feed(on_epoch: Callable[[dict[str, float]], None] | None) -> Iterator[Any]:
     """A Ray queue the rank-0 worker puts each epoch's metrics on, drained here by a thread that
     calls `on_epoch`: the driver shows progress once, whatever Ray does with workers' output. The
-    queue's actor lives on the driver's node: on another one, losing that node would fail every
-    restarted worker group at its first epoch."""
+    queue's actor lives on the driver's node, which lives as long as the driver: on another one,
+    losing that node would lose every later epoch's progress. (Not `soft`: a node of no CPUs, as a
+    cluster's head, is passed over for a soft affinity while it starts another worker.)"""
     import ray
+    from ray.exceptions import RayActorError
     from ray.util.queue import Empty, Queue
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
     queue, done = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here}), threading.Event()
 
     def drain() -> None:
@@ -143,6 +145,8 @@ def _epoch_feed(on_epoch: Callable[[dict[str, float]], None] | None) -> Iterator
                 metrics = queue.get(timeout=0.5)
             except Empty:
                 continue
+            except RayActorError:  # (ActorUnavailableError too) progress is not worth a failed run
+                return
             if on_epoch is not None:
                 on_epoch(metrics)
 

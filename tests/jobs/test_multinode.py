@@ -31,6 +31,7 @@ from locus.store import Store
 from locus.training import TrainConfig
 from tests.conftest import sample_slice
 from tests.jobs.tiny_llm import build_tiny_llama
+from tests.s3_server import s3_bucket
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster of three nodes and jobs on it
 
@@ -40,14 +41,15 @@ MODEL = {"dim": 32, "num_latents": 8}
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     """A head (no CPU for tasks: drivers, Serve's controller and proxy and job supervisors run
     there) and two worker nodes of one CPU each, shared by the module's scenarios; each scenario
-    leaves two live worker nodes behind. Nodes inherit this environment, with `locus` on PATH for
-    the Jobs API's entrypoints."""
+    leaves two live worker nodes behind. Nodes inherit this environment: `locus` on PATH for the
+    Jobs API's entrypoints, and the AWS_* variables of an S3-compatible server (bucket
+    s3://locus-multinode) that every node reaches."""
     from ray.cluster_utils import Cluster
 
-    with pytest.MonkeyPatch.context() as env:
+    with pytest.MonkeyPatch.context() as env, s3_bucket("locus-multinode", tmp_path_factory.mktemp("moto") / "log"):
         env.setenv("RAY_AUTH_MODE", "disabled")
         env.delenv("RAY_ADDRESS", raising=False)
         env.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
@@ -95,11 +97,16 @@ def lose_a_node(cluster, hosting: str) -> NodeLoss:
 
 
 def test_multinode_train_survives_a_lost_worker_node(cluster, encoded_store):
-    """Two Train workers on the two worker nodes; after epoch 2 one node's raylet is killed and a
-    node is started back: the run restarts its workers from the last checkpoint it registered and
-    finishes. (Ray Train registers a reported checkpoint when its controller next polls the
-    workers: a node lost within that interval also loses the newest epoch, so at most one epoch is
-    redone.)"""
+    """Two Train workers on the two worker nodes, the store and Ray Train's run on S3; after epoch 2
+    one node's raylet is killed and a node is started back: the run restarts its workers from the
+    last checkpoint it registered and finishes. (Ray Train registers a reported checkpoint when its
+    controller next polls the workers: a node lost within that interval also loses the newest
+    epoch, so at most one epoch is redone.)"""
+    import pyarrow.fs as pafs
+
+    store = Store("s3://locus-multinode/train")
+    pafs.copy_files(str(encoded_store.uri), store.base, source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=store.fs)
     seen: list[int] = []
     epoch_two, result, errors = threading.Event(), {}, []
 
@@ -109,7 +116,7 @@ def test_multinode_train_survives_a_lost_worker_node(cluster, encoded_store):
             epoch_two.set()
 
     def train() -> None:
-        job = TrainJobConfig(root=str(encoded_store.uri), train=TRAIN, model=MODEL, scaling={"workers": 2},
+        job = TrainJobConfig(root=store.uri, train=TRAIN, model=MODEL, scaling={"workers": 2},
                              max_failures=2)
         try:
             result["run"] = run_training(job, address=cluster.address, on_epoch=on_epoch)
@@ -124,7 +131,7 @@ def test_multinode_train_survives_a_lost_worker_node(cluster, encoded_store):
     runner.join(600)
     assert not runner.is_alive() and not errors, errors
     stall = loss.since()
-    history = [h["epoch"] for h in load_checkpoint(encoded_store, result["run"].version).meta.metrics.history]
+    history = [h["epoch"] for h in load_checkpoint(store, result["run"].version).meta.metrics.history]
     redone = len(seen) - len(set(seen))
     print(f"\nworkers on nodes {[n[:8] for n in placed]}; node {loss.node_id[:8]} killed after epoch 2; epochs "
           f"reported {seen} ({redone} redone); finished {stall:.0f} s after the kill")
@@ -289,18 +296,30 @@ def test_multinode_serve_answers_every_request_with_a_lost_node(cluster, trained
             placed = {name: _actor_nodes(cluster, f"ServeReplica:locus:{name}")
                       for name in ("Ingress", "QueryEncoder", "LocusModel")}
             done: list[tuple[float, int | str]] = []
+            resent: list[float] = []
             stop = threading.Event()
 
             def client(i: int) -> None:
+                """A client as HTTP/1.1 allows (RFC 9112, 9.3.1): a request on a kept-alive
+                connection the server closed before answering is sent once more (HAProxy closes
+                idle client connections when Serve reloads it after a replica set change)."""
                 with requests.Session() as session:
                     n = 0
                     while not stop.is_set():
                         n += 1
-                        try:
-                            status = session.post(f"{url}/v1/route", json={"query": f"client {i} question {n}"},
-                                                  timeout=30).status_code
-                        except requests.RequestException as exc:
-                            status = type(exc).__name__
+                        for attempt in range(2):
+                            try:
+                                status = session.post(f"{url}/v1/route", json={"query": f"client {i} question {n}"},
+                                                      timeout=30).status_code
+                                break
+                            except requests.ConnectionError as exc:
+                                status = f"{type(exc).__name__}: {exc}"
+                                if attempt or "without response" not in str(exc):
+                                    break
+                                resent.append(time.monotonic())
+                            except requests.RequestException as exc:
+                                status = f"{type(exc).__name__}: {exc}"
+                                break
                         done.append((time.monotonic(), status))
 
             clients = [threading.Thread(target=client, args=(i,)) for i in range(SERVE_CLIENTS)]
@@ -321,7 +340,9 @@ def test_multinode_serve_answers_every_request_with_a_lost_node(cluster, trained
     after = [t for t, _ in done if t > loss.at]
     print(f"\nreplicas by node {({k: [n[:8] for n in v] for k, v in placed.items()})}; node {loss.node_id[:8]} "
           f"killed {KILL_AT_S:.0f} s into {SERVE_SECONDS:.0f} s of {SERVE_CLIENTS} clients: {len(done)} requests, "
-          f"{len(failed)} failed {sorted(set(map(str, failed)))}; longest gap between completions "
+          f"{len(failed)} failed {sorted(set(map(str, failed)))}, {len(resent)} sent again on a closed kept-alive "
+          f"connection ({[round(t - loss.at, 1) for t in resent]} s after the kill); longest gap between completions "
           f"{gaps.max():.2f} s (first answer after the kill {min(after) - loss.at:.2f} s after it)")
     assert all(len(set(nodes)) == 2 for nodes in placed.values())  # one replica of each on each worker node
     assert not failed
+    assert len(resent) <= SERVE_CLIENTS  # at most one per client connection

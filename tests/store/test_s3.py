@@ -5,12 +5,6 @@ against an s3:// root."""
 from __future__ import annotations
 
 import multiprocessing
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
@@ -19,6 +13,7 @@ from locus.encoders import DEFAULT_ENCODER, encode_store
 from locus.importers import import_tables
 from locus.store import Store
 from tests.conftest import QUICK_TRAIN, SMALL_MODEL, sample_slice
+from tests.s3_server import s3_bucket
 from tests.store import writers
 
 pytestmark = pytest.mark.slow  # an S3 server, Ray, Ray Train
@@ -29,36 +24,9 @@ BUCKET = "locus-test"
 @pytest.fixture(scope="module")
 def s3_root(tmp_path_factory):
     """A moto S3 server in its own process, the AWS_* variables pointing at it, and a bucket."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ALLOW_HTTP": "true", "RAY_AUTH_MODE": "disabled"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        import boto3
-
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                boto3.client("s3").create_bucket(Bucket=BUCKET)
-                break
-            except Exception:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.3)
-        yield f"s3://{BUCKET}"
-    finally:
-        server.kill()
-        server.wait()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with pytest.MonkeyPatch.context() as env, s3_bucket(BUCKET, tmp_path_factory.mktemp("moto") / "moto.log") as root:
+        env.setenv("RAY_AUTH_MODE", "disabled")
+        yield root
 
 
 def test_import_encode_train_embed_and_ray_data_read_on_s3(s3_root):
