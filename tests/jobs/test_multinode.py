@@ -100,9 +100,11 @@ def lose_a_node(cluster, hosting: str) -> NodeLoss:
 def test_multinode_train_survives_a_lost_worker_node(cluster, encoded_store):
     """Two Train workers on the two worker nodes, the store and Ray Train's run on S3; after epoch 2
     one node's raylet is killed and a node is started back: the run restarts its workers from the
-    last checkpoint it registered and finishes. (Ray Train registers a reported checkpoint when its
-    controller next polls the workers: a node lost within that interval also loses the newest
-    epoch, so at most one epoch is redone.)"""
+    last checkpoint it registered and finishes, without starting over. (Ray Train registers a
+    reported checkpoint when its controller next polls the workers, every 2 s, and an epoch here
+    takes about 1 s: the epochs reported within that interval are redone, one or two. A worker
+    cannot report an epoch before its previous report was taken, so when epoch 2 was shown the
+    epoch-1 checkpoint was registered.)"""
     import pyarrow.fs as pafs
 
     store = Store("s3://locus-multinode/train")
@@ -137,7 +139,10 @@ def test_multinode_train_survives_a_lost_worker_node(cluster, encoded_store):
     print(f"\nworkers on nodes {[n[:8] for n in placed]}; node {loss.node_id[:8]} killed after epoch 2; epochs "
           f"reported {seen} ({redone} redone); finished {stall:.0f} s after the kill")
     assert len(set(placed)) == 2  # one worker per worker node
-    assert history == [1, 2, 3, 4] and redone <= 1 and seen[-1] == 4
+    restart = next((i for i in range(1, len(seen)) if seen[i] <= seen[i - 1]), None)
+    assert restart is not None, f"the run never restarted: {seen}"
+    assert min(seen[restart:]) >= 2, f"the run started over instead of resuming: {seen}"
+    assert history == [1, 2, 3, 4] and seen[-1] == 4
 
 
 N_EVAL = 24  # queries the evaluation job answers
