@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from locus.jobs.eval_config import BenchmarkSpec, EvalConfig, ModelSpec
 
 from locus.errors import LocusDataError
+from locus.prompts import build_prompts
 from locus.store import Store
 
 Log = Callable[[str], None]
@@ -36,18 +37,6 @@ class ModelReport:
 
 def _key(bench: BenchmarkSpec) -> str:
     return f"{bench.name}:{bench.scorer.name}"
-
-
-def build_prompts(queries: pa.Table, template: str) -> list[str]:
-    """Fill the template's {text}, {choices} ("(A) ..." lines) and {answer} for every query."""
-    texts = queries.column("text").to_pylist()
-    choices = queries.column("choices").to_pylist()
-    answers = queries.column("answer").to_pylist()
-    prompts = []
-    for text, options, answer in zip(texts, choices, answers, strict=True):
-        listed = "\n".join(f"({chr(65 + i)}) {c}" for i, c in enumerate(options or []))
-        prompts.append(template.format(text=text, choices=listed, answer=answer or ""))
-    return prompts
 
 
 def select_queries(queries: pa.Table, bench: BenchmarkSpec) -> pa.Table:

@@ -141,6 +141,21 @@ class EmbeddingResponse(BaseModel):
     embedding: list[float]
 
 
+class FeedbackRequest(Strict):
+    response_id: str = Field(min_length=1, max_length=200, description="the `id` of a gateway answer (its "
+                                                                       "x-locus-response-id header)")
+    score: float = Field(ge=0, le=1, allow_inf_nan=False, description="how good the answer was: 1 = right "
+                                                                      "(thumbs up), 0 = wrong, or in between")
+
+
+class FeedbackResponse(BaseModel):
+    response_id: str
+    model_id: str = Field(description="the model that answered, now refined with this evaluation")
+    query_id: str = Field(description="the query the routed text became")
+    version: str
+    n_evaluations: int = Field(description="evaluations the model's embedding now rests on")
+
+
 class CompareRequest(Strict):
     models: list[str] = Field(min_length=2, max_length=200)
 

@@ -32,13 +32,14 @@ class Registration:
 
 def register_model(store: Store, checkpoint: Checkpoint, model_id: str, query_ids: list[str], scores: list[float],
                    *, known: tuple[list[str], np.ndarray], new_queries: pa.Table, new_vectors: np.ndarray,
-                   new_model: bool) -> Registration:
+                   new_model: bool, scorer: str = SCORER, source: str = SOURCE) -> Registration:
     """Store `scores` of `model_id` on `query_ids` (known queries, or the `new_queries` with their
     `new_vectors`) and embed the model from all of its evaluations; `known` = (ids, vectors) of
-    the store's encoded queries. Raises `LocusDataError` before writing anything on bad input."""
+    the store's encoded queries. The rows are stored as `scorer`'s (replacing that scorer's earlier
+    scores of the same queries). Raises `LocusDataError` before writing anything on bad input."""
     evaluations = schemas.conform(pa.table({
         "model_id": [model_id] * len(query_ids), "query_id": query_ids, "score": pa.array(scores, pa.float32()),
-        "scorer": [SCORER] * len(query_ids), "source": [SOURCE] * len(query_ids)}), schemas.EVALUATIONS,
+        "scorer": [scorer] * len(query_ids), "source": [source] * len(query_ids)}), schemas.EVALUATIONS,
         name="evaluations")
     ids, phi = known
     new_queries = schemas.conform(new_queries, schemas.QUERIES, name="queries")
@@ -52,7 +53,7 @@ def register_model(store: Store, checkpoint: Checkpoint, model_id: str, query_id
     stored = store.read_evaluations([model_id], missing_ok=True)
     rows = evaluations
     if stored.num_rows:
-        same = pc.and_(pc.equal(stored.column("scorer"), SCORER),
+        same = pc.and_(pc.equal(stored.column("scorer"), scorer),
                        pc.is_in(stored.column("query_id"), value_set=evaluations.column("query_id")))
         rows = pa.concat_tables([stored.filter(pc.invert(same)), evaluations])
     benchmarks = pa.concat_tables([store.read_queries(), new_queries]).select(["query_id", "benchmark"])

@@ -64,6 +64,16 @@ MODELS = pa.schema(
 )
 
 
+RESPONSES = pa.schema(
+    [
+        pa.field("response_id", pa.string(), nullable=False),  # locus-<yyyymmdd>-<hex>: its day is its partition
+        pa.field("model_id", pa.string(), nullable=False),  # the model that answered
+        pa.field("text", pa.string(), nullable=False),  # what of the request was routed (the query feedback makes)
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+
 def model_embeddings(dim: int) -> pa.Schema:
     """Model embeddings made by one encoder checkpoint (version)."""
     return pa.schema(

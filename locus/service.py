@@ -36,6 +36,8 @@ from locus.registration import adhoc_query_id, query_table, register_model
 from locus.routing import MIN_EVALUATIONS, PRIOR_STRENGTH, ModelPool
 from locus.store import Store
 
+FEEDBACK_SCORER, FEEDBACK_SOURCE = "feedback", "gateway"
+
 
 class PoolService:
     """A registry version's pool (`version="latest"` follows new versions) with the store's encoded
@@ -168,14 +170,26 @@ class PoolService:
         with self._writes:
             return self._register(request.model_id, list(repeats), [float(np.mean(v)) for v in repeats.values()], texts)
 
+    def feedback(self, model_id: str, text: str, vector: np.ndarray, score: float) -> EmbeddingResponse:
+        """Feedback on an answer of `model_id` to `text` (its exact query vector `vector`): stored as
+        the model's evaluation on that text as a query (scorer "feedback"; feedback again on the
+        same text replaces it), and the model embedded again from all of its evaluations, so that a
+        few rows move a model embedded from few evaluations and barely move one embedded from many.
+        Other replicas see the new embedding within `refresh_seconds`."""
+        self.refresh(models=[model_id])
+        query_id = adhoc_query_id(text)
+        with self._writes:
+            return self._register(model_id, [query_id], [float(score)], {query_id: (text, np.asarray(vector))},
+                                  scorer=FEEDBACK_SCORER, source=FEEDBACK_SOURCE)
+
     def _register(self, model_id: str, ids: list[str], scores: list[float],
-                  texts: dict[str, tuple[str, np.ndarray]]) -> EmbeddingResponse:
+                  texts: dict[str, tuple[str, np.ndarray]], **stored_as: str) -> EmbeddingResponse:
         new = {i: tv for i, tv in texts.items() if i not in self.query_pos}  # texts not yet stored as queries
         vectors = np.stack([v for _, v in new.values()]) if new else np.zeros((0, self.phi.shape[1]), np.float32)
         done = register_model(self.store, self.pool.checkpoint, model_id, ids, scores,
                               known=(self.query_ids, self.phi),
                               new_queries=query_table(list(new), [t for t, _ in new.values()]),
-                              new_vectors=vectors, new_model=model_id not in self.pool.models)
+                              new_vectors=vectors, new_model=model_id not in self.pool.models, **stored_as)
         if new:
             self.query_ids += list(new)
             self.phi = np.vstack([self.phi, vectors])

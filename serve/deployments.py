@@ -95,3 +95,6 @@ class LocusModel:
 
     def embed(self, request: EmbeddingRequest, text_phi: np.ndarray | None) -> EmbeddingResponse:
         return self.service.embed(request, text_phi)
+
+    def feedback(self, model_id: str, text: str, vector: np.ndarray, score: float) -> EmbeddingResponse:
+        return self.service.feedback(model_id, text, vector, score)

@@ -13,8 +13,8 @@ Errors are OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
 No `from __future__ import annotations` (see locus.serve.ingress: Serve ships the class by value)."""
 
 import asyncio
+import logging
 import time
-import uuid
 from typing import Any, Literal
 
 import numpy as np
@@ -30,12 +30,16 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from locus.api import RouteRequest, RouteResponse
+from locus.api import FeedbackRequest, FeedbackResponse, RouteRequest, RouteResponse
 from locus.errors import ConflictError, LocusDataError
+from locus.feedback import ResponseLog, new_response_id
+from locus.registration import adhoc_query_id
+from locus.store import Store
 
 gateway_api = FastAPI(title="LOCUS gateway", description="OpenAI-compatible chat and text completions, each "
                                                          "routed to the model most likely to answer it.")
 LATENCY_MEMORY = 0.8  # weight of the past in each backend's running time-to-first-token
+log = logging.getLogger(__name__)
 
 
 class OpenAIError(Exception):
@@ -97,7 +101,7 @@ class TextCompletion(Completion):
     prompt: str | list[str]
 
 
-def _parsed(kind: type[Completion], body: Any) -> Completion:
+def _parsed(kind: type[BaseModel], body: Any) -> BaseModel:
     if not isinstance(body, dict):
         raise OpenAIError(400, "the request body must be a JSON object")
     try:
@@ -123,6 +127,8 @@ def routed_text(messages: list[Message], mode: str) -> str:
 
 def _headers(answer: dict) -> dict[str, str]:
     out = {"x-locus-model": answer["model"], "x-locus-fallbacks": str(len(answer["fallbacks"]))}
+    if "response_id" in answer:
+        out["x-locus-response-id"] = answer["response_id"]
     for key, header in (("p_correct", "x-locus-p-correct"), ("runner_up", "x-locus-runner-up"),
                         ("proxy_for", "x-locus-proxy-for"), ("route_ms", "x-locus-route-ms")):
         if answer.get(key) is not None:
@@ -151,6 +157,16 @@ class Gateway:
         self.down_until: dict[str, float] = {}
         self.first_token_s: dict[str, float] = {}
         self.created = int(time.time())
+        self.answers = ResponseLog(Store(self.settings.root)) if self.settings.feedback else None
+        self._flushing: asyncio.Task | None = None
+
+    def __del__(self) -> None:
+        """On a graceful shutdown, write the answers not written yet."""
+        if self.answers is not None:
+            try:
+                self.answers.flush()
+            except Exception:  # a replica going away cannot do more than say so
+                log.exception("answers not written on shutdown: feedback on them will not be found")
 
     # -- the endpoints -----------------------------------------------------------------------------
     @gateway_api.get("/v1/models")
@@ -179,7 +195,51 @@ class Gateway:
         return await self._serve("/completions", body, sum(len(p) for p in prompts), prompts[0] if prompts else "",
                                  "prompt")
 
+    @gateway_api.post("/v1/feedback")
+    async def feedback(self, request: Request) -> JSONResponse:
+        """How good an earlier answer was (by its id): stored as an evaluation of the model that
+        answered, on the routed text as a query, and that model embedded again (write token)."""
+        self._authorize_write(request)
+        body: FeedbackRequest = _parsed(FeedbackRequest, await self._json(request))
+        if self.answers is None:
+            raise OpenAIError(404, "feedback is off in this gateway's settings (feedback: false)", code="feedback_off")
+        answered = await asyncio.to_thread(self.answers.find, body.response_id)
+        if answered is None:
+            raise OpenAIError(404, f"response_id: {body.response_id!r} is not an answer of this gateway (an answer "
+                                   f"is findable everywhere within feedback_flush_s="
+                                   f"{self.settings.feedback_flush_s:g} s; retry shortly if it is that recent)",
+                              param="response_id", code="response_not_found")
+        try:
+            vector = await asyncio.wait_for(_called(self.encoder.exact, ([answered.text],)),
+                                            self.settings.request_timeout_s)
+            refined = await asyncio.wait_for(
+                _called(self.locus.feedback, (answered.model_id, answered.text, vector[0], body.score)),
+                self.settings.request_timeout_s)
+        except TimeoutError:
+            raise OpenAIError(504, f"storing the feedback took longer than {self.settings.request_timeout_s:g} s; "
+                                   f"send it again (it is stored once)", kind="server_error") from None
+        except LocusDataError as exc:
+            raise OpenAIError(400, str(exc)) from None
+        metrics().gateway_feedback.inc(tags={"model_id": answered.model_id})
+        return JSONResponse(FeedbackResponse(response_id=answered.response_id, model_id=answered.model_id,
+                                             query_id=adhoc_query_id(answered.text), version=refined.version,
+                                             n_evaluations=refined.n_evaluations).model_dump())
+
     # -- routing and forwarding --------------------------------------------------------------------
+    def _authorize_write(self, request: Request) -> None:
+        token = self.settings.write_token
+        if token is None:
+            raise OpenAIError(403, "feedback needs the write token, and this gateway has none (set "
+                                   "LOCUS_WRITE_TOKEN or write_token)", code="writes_disabled",
+                              kind="permission_error")
+        given = _bearer(request)
+        if given is None:
+            raise OpenAIError(401, "missing API key: feedback needs 'Authorization: Bearer <write token>'",
+                              code="invalid_api_key", kind="authentication_error")
+        if not _token_matches(given, token):
+            raise OpenAIError(403, "the API key is not the write token", code="invalid_api_key",
+                              kind="permission_error")
+
     def _authorize(self, request: Request) -> None:
         token = self.settings.read_token
         if token is None:
@@ -210,7 +270,7 @@ class Gateway:
         else:
             raise OpenAIError(404, f"model: {body.model!r} is neither {self.settings.alias!r} nor a model of this "
                                    f"gateway (GET /v1/models lists them)", param="model", code="model_not_found")
-        return await self._forward(path, payload, body.stream, answer, order)
+        return await self._forward(path, payload, body.stream, answer, order, text)
 
     async def _route(self, text: str, policy: RoutingPolicy) -> tuple[dict, list[str]]:
         """The routing answer (model, p_correct, runner_up, proxy_for) and the models to try, in order."""
@@ -258,8 +318,10 @@ class Gateway:
             return vectors
         return np.stack([found[text]])
 
-    async def _forward(self, path: str, payload: dict, stream: bool, answer: dict, order: list[str]) -> Response:
-        """The first answer among the models of `order`; the ones that failed are named in answer["fallbacks"]."""
+    async def _forward(self, path: str, payload: dict, stream: bool, answer: dict, order: list[str],
+                       text: str) -> Response:
+        """The first answer among the models of `order`; the ones that failed are named in answer["fallbacks"].
+        The answer is recorded (model and routed `text`) under a new response id, for feedback."""
         watch = metrics()
         for model in order:
             backend, started = self.backends[model], time.perf_counter()
@@ -279,9 +341,28 @@ class Gateway:
             if answer["model"] != model:
                 answer = answer | {"proxy_for": answer.get("proxy_for") or answer["model"], "model": model}
             watch.gateway_requests.inc(tags={"model_id": model, "outcome": "answered"})
+            answer["response_id"] = self._record(model, text)
             return self._streamed(reply, answer) if stream else self._completed(reply, answer)
         raise OpenAIError(503, f"every model tried failed ({', '.join(answer['fallbacks'])}); retry shortly",
                           kind="server_error", code="backends_unavailable")
+
+    def _record(self, model: str, text: str) -> str:
+        """A new response id for this answer, kept with its model and text for feedback (when that is
+        on); the answers are written to the store every feedback_flush_s by a task of this replica's
+        event loop."""
+        if self.answers is None:
+            return new_response_id()
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush_answers())
+        return self.answers.record(model, text)
+
+    async def _flush_answers(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.feedback_flush_s)
+            try:
+                await asyncio.to_thread(self.answers.flush)
+            except Exception:  # kept pending: the next flush writes them
+                log.exception("writing the gateway's answers failed; retrying in %g s", self.settings.feedback_flush_s)
 
     def _observe(self, model: str, first_token_s: float) -> None:
         past = self.first_token_s.get(model)
@@ -297,7 +378,7 @@ class Gateway:
     def _completed(self, reply: dict, answer: dict) -> JSONResponse:
         self._count_tokens(answer["model"], usage_of(reply))
         reply = reply | {"model": answer["model"], "locus": answer}
-        reply.setdefault("id", f"locus-{uuid.uuid4().hex}")
+        reply["id"] = answer["response_id"]
         return JSONResponse(reply, headers=_headers(answer))
 
     def _streamed(self, chunks, answer: dict) -> StreamingResponse:

@@ -91,6 +91,12 @@ class GatewaySettings(ServeSettings):
     port: int = Field(8000, gt=0, lt=65536, description="the Serve HTTP port (serve_llm backends are reached on it)")
     retry_down_s: float = Field(10.0, ge=0, description="a backend that failed is skipped for this long")
     max_prompt_chars: int = Field(200_000, gt=0, description="longest conversation or prompt accepted")
+    feedback: bool = Field(True, description="keep each answer's model and routed text (the store's responses "
+                                             "table) so that POST /v1/feedback can refine that model; off: "
+                                             "nothing is kept and feedback answers 404")
+    feedback_flush_s: float = Field(1.0, gt=0, description="how often each gateway replica writes the answers it "
+                                                           "gave to the store (feedback on an answer younger than "
+                                                           "this may reach another replica before it is written)")
 
     @model_validator(mode="after")
     def _distinct(self) -> GatewaySettings:

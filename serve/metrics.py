@@ -42,6 +42,9 @@ class ServeMetrics:
         self.gateway_fallbacks = Counter("locus_gateway_fallbacks_total",
                                          description="requests answered by another model after their first choice "
                                                      "failed", tag_keys=("failed", "answered"))
+        self.gateway_feedback = Counter("locus_gateway_feedback_total",
+                                        description="feedback stored as an evaluation, by the model it refined",
+                                        tag_keys=("model_id",))
         self.gateway_route_latency = Histogram("locus_gateway_route_seconds", description="time the gateway spends "
                                                                                          "choosing a model",
                                                boundaries=LATENCY_BOUNDS)

@@ -6,7 +6,7 @@ import typer
 
 from locus.cli.bench import bench_app
 from locus.cli.data import encode, import_app
-from locus.cli.evaluation import eval_app, score
+from locus.cli.evaluation import drift, eval_app, score
 from locus.cli.jobs import job_app
 from locus.cli.quickstart import quickstart
 from locus.cli.reporting import report
@@ -22,6 +22,7 @@ app.add_typer(store_app, name="store")
 app.command()(encode)
 app.add_typer(eval_app, name="eval")
 app.command()(score)
+app.command()(drift)
 app.command()(fit)
 app.command()(train)
 app.command()(runs)

@@ -41,7 +41,7 @@ BUCKETS = 64
 RETENTION_HOURS = 168.0
 """`compact` deletes unreferenced files older than this (time travel reaches at least this far back)."""
 
-FIXED_TABLES = ("queries", "evaluations", "generations", "models", "model_embeddings")
+FIXED_TABLES = ("queries", "evaluations", "generations", "models", "model_embeddings", "responses")
 
 
 def encoder_slug(encoder: str) -> str:
@@ -54,6 +54,13 @@ def model_bucket(model_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
     encoded = (model_ids.combine_chunks() if isinstance(model_ids, pa.ChunkedArray) else model_ids).dictionary_encode()
     buckets = np.array([zlib.crc32(m.encode()) % BUCKETS for m in encoded.dictionary.to_pylist()], dtype=np.int32)
     return pa.array(buckets[encoded.indices.to_numpy(zero_copy_only=False)], pa.int32())
+
+
+def response_day(response_id: str) -> str:
+    """The day partition of a gateway response id (locus-<yyyymmdd>-<hex>); "unknown" for other ids."""
+    parts = response_id.split("-")
+    return parts[1] if len(parts) == 3 and parts[0] == "locus" and parts[1].isdigit() and len(parts[1]) == 8 \
+        else "unknown"
 
 
 def _bucketed(schema: pa.Schema) -> pa.Schema:
@@ -172,6 +179,7 @@ class Store:
             "generations": (_bucketed(schemas.GENERATIONS), ["model_bucket"]),
             "models": (schemas.MODELS, None),
             "model_embeddings": (_vectors_schema(schemas.model_embeddings(1)), None),
+            "responses": (schemas.RESPONSES.append(pa.field("day", pa.string(), nullable=False)), ["day"]),
         }[name]
         return Table(self.table_uri(name), schema, name=name, options=self.options, partition_by=partition,
                      version=self.versions.get(name))
@@ -310,6 +318,24 @@ class Store:
         require_non_null(table, ("model_id",), name="models")
         require_unique(table, ("model_id",), name="models")
         self.table("models").merge(table, keys=["model_id"])
+
+    # -- the gateway's responses -------------------------------------------------------------
+    def log_responses(self, table: pa.Table) -> None:
+        """Keep answered responses (response_id, model_id, text, created_at) for feedback, in one
+        commit; a response id already kept is left as it is (a retried flush writes nothing twice)."""
+        table = schemas.conform(table, schemas.RESPONSES, name="responses")
+        require_non_null(table, ("response_id", "model_id", "text", "created_at"), name="responses")
+        require_unique(table, ("response_id",), name="responses")
+        days = pa.array([response_day(r) for r in table.column("response_id").to_pylist()], pa.string())
+        self.table("responses").merge(table.append_column("day", days), keys=["response_id"],
+                                      prune=_prune("day", days.to_pylist()), update=False)
+
+    def find_response(self, response_id: str) -> dict[str, Any] | None:
+        """The kept response `response_id` (response_id, model_id, text, created_at), or None."""
+        day = response_day(response_id)
+        rows = self.table("responses").read(partitions=[("day", "=", day)])
+        rows = rows.filter(pc.equal(rows.column("response_id"), response_id)).drop_columns(["day"])
+        return rows.to_pylist()[0] if rows.num_rows else None
 
     # -- model embeddings -------------------------------------------------------------------
     def read_model_embeddings(self, version: str | None = None) -> pa.Table:

@@ -33,21 +33,28 @@ pytestmark = pytest.mark.slow  # starts Ray, Serve and three vLLM engines
 ENGINE = {"max_model_len": 512, "enforce_eager": True, "dtype": "float32"}
 QUESTION = "Question 7: what is 7 plus 4? The answer is"
 LONG = {"ignore_eos": True}  # vLLM's own field: a random tiny model may stop at once otherwise
+WRITE_TOKEN = "gateway-write-token"
 
 
 @pytest.fixture(scope="module")
 def pool_models(trained_store_template, tmp_path_factory):
     """The store, and three of its models with prices: `cheap` and `mid` answer on the external
-    server (`mid` found through its models-table row), `hosted` on Ray Serve LLM."""
+    server (`mid` found through its models-table row), `hosted` on Ray Serve LLM. `hosted` is
+    registered from 16 evaluations (the others rest on the slice's 600)."""
     import shutil
 
+    from locus.api import EmbeddingRequest
+    from locus.service import PoolService
     from locus.store import Store
 
     root = tmp_path_factory.mktemp("gateway") / "store"
     shutil.copytree(trained_store_template, root)
     store = Store(root)
     ids = store.read_model_embeddings().column("model_id").to_pylist()
-    names = {"cheap": ids[0], "mid": ids[1], "hosted": ids[2]}
+    copied = store.read_evaluations([ids[2]]).slice(0, 16).to_pylist()
+    PoolService(store).embed(EmbeddingRequest(model_id="tiny-hosted", evaluations=[
+        {"query_id": e["query_id"], "score": e["score"]} for e in copied]))
+    names = {"cheap": ids[0], "mid": ids[1], "hosted": "tiny-hosted"}
     store.write_models(pa.table({"model_id": list(names.values()), "cost_per_1k_tokens": [0.1, 0.5, 1.0]}))
     return store, names
 
@@ -93,7 +100,7 @@ def gateway(pool_models, external, tmp_path_factory):
     store.write_models(pa.table({"model_id": [names["mid"]], "cost_per_1k_tokens": [0.5], "served_at": [external_url]}))
     os.environ["RAY_AUTH_MODE"] = "disabled"
     settings = GatewaySettings(
-        root=str(store.uri), read_token=None, write_token=None, min_evaluations=0,
+        root=str(store.uri), read_token=None, write_token=WRITE_TOKEN, min_evaluations=0,
         encoder={"min_replicas": 1, "max_replicas": 1}, locus={"min_replicas": 1, "max_replicas": 1},
         ingress={"min_replicas": 1, "max_replicas": 1}, max_prompt_chars=4000, retry_down_s=60,
         backends=[{"model_id": names["cheap"], "base_url": external_url, "timeout_s": 30},
@@ -206,6 +213,76 @@ def test_the_readme_example_runs_as_written(gateway, capsys):
     exec(block.replace("http://127.0.0.1:8000", gateway), {})  # noqa: S102 (our own README)
     model, p_correct, *_ = capsys.readouterr().out.split()
     assert 0 < float(p_correct) < 1 and model
+
+
+def _feedback(gateway: str, body: dict, token: str | None = WRITE_TOKEN) -> tuple[int, dict]:
+    request = urllib.request.Request(gateway + "/v1/feedback", data=json.dumps(body).encode(), headers={
+        "content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_feedback_refines_the_answering_model_without_a_restart(client, gateway, pool_models):
+    """Every answer carries an id; feedback on it (write token) stores an evaluation of the model that
+    answered, on the routed text as a query, and embeds the model again: 8 rows move `hosted` (16
+    evaluations) and its routed p(correct) at once, and barely move `cheap` (600)."""
+    import pyarrow.compute as pc
+
+    from locus.registration import adhoc_query_id
+
+    store, names = pool_models
+    raw = client.chat.completions.with_raw_response.create(
+        model="locus/auto", messages=[{"role": "user", "content": QUESTION}], max_tokens=2)
+    assert raw.parse().id == raw.headers["x-locus-response-id"] and raw.parse().id.startswith("locus-")
+    streamed = client.chat.completions.with_raw_response.create(
+        model="locus/auto", messages=[{"role": "user", "content": QUESTION}], max_tokens=2, stream=True)
+    list(streamed.parse())
+    assert streamed.headers["x-locus-response-id"].startswith("locus-")
+    assert client.completions.create(model=names["cheap"], prompt=QUESTION, max_tokens=2).id.startswith("locus-")
+
+    def routed_p() -> float:
+        answer = client.chat.completions.with_raw_response.create(
+            model="locus/auto", messages=[{"role": "user", "content": QUESTION}], max_tokens=1,
+            extra_body={"locus": {"candidates": [names["hosted"]]}})
+        return float(answer.headers["x-locus-p-correct"])
+
+    def embedding(model: str) -> np.ndarray:
+        table = store.read_model_embeddings()
+        return np.asarray(table.filter(pc.equal(table.column("model_id"), model)).column("vector")[0].as_py())
+
+    texts = [f"Feedback question {i}: name a prime number larger than {10 * i}." for i in range(8)]
+    p_before, before = routed_p(), {m: embedding(names[m]) for m in ("hosted", "cheap")}
+    answered = {m: [client.chat.completions.create(model=names[m], messages=[{"role": "user", "content": t}],
+                                                   max_tokens=2).id for t in texts] for m in ("hosted", "cheap")}
+    assert _feedback(gateway, {"response_id": answered["hosted"][0], "score": 1.0}, token=None)[0] == 401
+    assert _feedback(gateway, {"response_id": answered["hosted"][0], "score": 1.0}, token="not-it")[0] == 403
+    assert _feedback(gateway, {"response_id": "locus-20260101-" + "0" * 32, "score": 1.0})[0] == 404
+    status, error = _feedback(gateway, {"response_id": answered["hosted"][0], "score": 2})
+    assert status == 400 and error["error"]["param"] == "score"
+    for model, ids in answered.items():
+        for response_id in ids:
+            status, body = _feedback(gateway, {"response_id": response_id, "score": 1.0})
+            assert status == 200 and body["model_id"] == names[model], body
+    assert body["n_evaluations"] == 600 + len(texts)
+
+    moved = {m: float(np.linalg.norm(embedding(names[m]) - before[m])) for m in before}
+    deadline = time.monotonic() + 10  # the LOCUS replicas look for registry changes every refresh_seconds
+    while (p_after := routed_p()) == p_before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    print(f"\n8 feedback rows moved hosted (16 evaluations) by {moved['hosted']:.3f}, cheap (600) by "
+          f"{moved['cheap']:.4f}; hosted's routed p(correct) {p_before:.3f} -> {p_after:.3f}")
+    assert moved["hosted"] > 10 * moved["cheap"] and p_after != p_before
+    rows = store.read_evaluations([names["hosted"]])
+    fed = rows.filter(pc.equal(rows.column("scorer"), "feedback"))
+    assert sorted(fed.column("query_id").to_pylist()) == sorted(adhoc_query_id(t) for t in texts)
+    queries = store.read_queries()
+    assert set(texts) <= set(queries.column("text").to_pylist())
+    time.sleep(2)  # every answer is in the store's responses table within feedback_flush_s (1 s)
+    kept = set(store.table("responses").read(columns=["response_id"]).column("response_id").to_pylist())
+    assert {*answered["hosted"], *answered["cheap"]} <= kept
 
 
 def test_a_killed_backend_falls_back_to_its_nearest_neighbour_without_a_failed_request(
