@@ -36,7 +36,8 @@ from tests.s3_server import s3_bucket
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster of three nodes and jobs on it
 
-TRAIN = TrainConfig(max_batch_models=8, max_context=256, target_size=64, epoch_episodes=120, max_epochs=4, patience=10,
+# epochs of a few seconds: the node is killed while the run is still going, however slow the machine is
+TRAIN = TrainConfig(max_batch_models=8, max_context=256, target_size=64, epoch_episodes=480, max_epochs=4, patience=10,
                     warmup_steps=10)
 MODEL = {"dim": 32, "num_latents": 8}
 
@@ -102,7 +103,7 @@ def test_multinode_train_survives_a_lost_worker_node(cluster, encoded_store):
     one node's raylet is killed and a node is started back: the run restarts its workers from the
     last checkpoint it registered and finishes, without starting over. (Ray Train registers a
     reported checkpoint when its controller next polls the workers, every 2 s, and an epoch here
-    takes about 1 s: the epochs reported within that interval are redone, one or two. A worker
+    takes a few seconds: the epochs reported within that interval are redone, one or two. A worker
     cannot report an epoch before its previous report was taken, so when epoch 2 was shown the
     epoch-1 checkpoint was registered.)"""
     import pyarrow.fs as pafs

@@ -73,7 +73,7 @@ def external(pool_models, tmp_path_factory):
          "--enforce-eager", "--dtype", "float32"],
         env=os.environ | {"VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield server, f"http://127.0.0.1:{port}/v1", log.name
+        yield server, f"http://127.0.0.1:{port}/v1", log.name, weights
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
@@ -95,7 +95,7 @@ def _wait_until_up(server: subprocess.Popen, url: str, log: str) -> None:
 @pytest.fixture(scope="module")
 def gateway(pool_models, external, tmp_path_factory):
     store, names = pool_models
-    server, external_url, log = external
+    server, external_url, log, _ = external
     hosted = build_tiny_llama(tmp_path_factory.mktemp("tiny-hosted"), seed=2)
     store.write_models(pa.table({"model_id": [names["mid"]], "cost_per_1k_tokens": [0.5], "served_at": [external_url]}))
     os.environ["RAY_AUTH_MODE"] = "disabled"
@@ -283,6 +283,55 @@ def test_feedback_refines_the_answering_model_without_a_restart(client, gateway,
     time.sleep(2)  # every answer is in the store's responses table within feedback_flush_s (1 s)
     kept = set(store.table("responses").read(columns=["response_id"]).column("response_id").to_pylist())
     assert {*answered["hosted"], *answered["cheap"]} <= kept
+
+
+def test_drift_flags_a_backend_whose_weights_were_swapped_and_not_an_unchanged_one(gateway, external, pool_models,
+                                                                                    tmp_path):
+    """`tiny-served` is evaluated through the external server (exact match, on answers that the
+    seed-1 weights give for half of 40 queries) and registered; `locus drift` asks that server again
+    (unchanged: not flagged, on two probe sets) and the hosted seed-2 weights under its name
+    (swapped: flagged, exit 1)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from locus.cli import app
+    from locus.drift import ask_backend
+    from locus.embedding import embed_store
+    from locus.prompts import build_prompts
+    from locus.scorers import text_scorer
+
+    store, names = pool_models
+    _, external_url, _, weights = external
+    benchmark = {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {"name": "exact"}}
+    sampling = {"temperature": 0.0, "max_tokens": 4, "ignore_eos": True}
+    queries = store.read_queries().slice(0, 40)
+    said = ask_backend(external_url, names["cheap"], build_prompts(queries, benchmark["prompt"]), sampling)
+    answers = [s if i % 2 == 0 else "no model says this" for i, s in enumerate(said)]
+    queries = queries.set_column(queries.schema.get_field_index("answer"), "answer", pa.array(answers, pa.string()))
+    store.write_queries(queries)
+    exact = text_scorer("exact")
+    store.write_evaluations(pa.table({
+        "model_id": ["tiny-served"] * 40, "query_id": queries.column("query_id"),
+        "score": pa.array([exact.score(o, a) for o, a in zip(said, answers, strict=True)], pa.float32()),
+        "scorer": ["exact"] * 40, "source": ["test: the external server"] * 40}))
+    embed_store(store, model_ids=["tiny-served"])
+    config = tmp_path / "eval.yaml"
+    config.write_text(yaml.safe_dump({"root": str(store.uri), "models": [{"id": "tiny-served", "path": str(weights)}],
+                                      "benchmarks": [benchmark], "sampling": sampling}))
+
+    def drift(base_url: str, served_name: str, seed: int) -> tuple[int, dict]:
+        out = tmp_path / f"drift-{served_name}-{seed}.json"
+        result = CliRunner().invoke(app, ["drift", "--root", str(store.uri), "--model", "tiny-served", "--base-url",
+                                          base_url, "--served-name", served_name, "--config", str(config), "--probes",
+                                          "16", "--seed", str(seed), "--out", str(out)], catch_exceptions=False)
+        print(result.output)
+        return result.exit_code, json.loads(out.read_text())
+
+    for seed in (0, 1):
+        code, report = drift(external_url, names["cheap"], seed)
+        assert code == 0 and not report["flagged"], report  # (vLLM's batching may flip a rare greedy token)
+    code, report = drift(f"{gateway}/serve-llm/v1", names["hosted"], 0)
+    assert code == 1 and report["flagged"] and report["changed"] > 0.2, report
 
 
 def test_a_killed_backend_falls_back_to_its_nearest_neighbour_without_a_failed_request(

@@ -3,6 +3,7 @@ script: `python -m tests.store.writers KIND ROOT [INDEX]`), exactly as users' jo
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -90,12 +91,21 @@ WRITERS = {"import_disjoint": import_disjoint, "import_overlapping": import_over
 def run(kind: str, root: str, i: int, start=None) -> None:
     """Import what the writers use, wait at the `start` barrier (so that every process writes at
     once, whatever its start-up took), then write."""
+    import faulthandler
+
     import locus.importers  # noqa: F401
     import locus.registration  # noqa: F401
 
+    faulthandler.enable()  # a native crash prints where it happened
     if start is not None:
         start.wait(timeout=300)
     WRITERS[kind](root, i)
+    # every write is committed: leave without tearing down pyarrow's and delta-rs's native thread
+    # pools. A writer died once in CI with SIGSEGV and no traceback; a crash in that teardown at
+    # interpreter exit is known (apache/arrow#36980), and one anywhere else now prints its stack
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
