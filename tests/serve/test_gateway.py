@@ -304,7 +304,9 @@ def test_drift_flags_a_backend_whose_weights_were_swapped_and_not_an_unchanged_o
     _, external_url, _, weights = external
     benchmark = {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {"name": "exact"}}
     sampling = {"temperature": 0.0, "max_tokens": 4, "ignore_eos": True}
-    queries = store.read_queries().slice(0, 40)
+    queries = store.read_queries()
+    queries = queries.take(np.argsort([len(t) for t in queries.column("text").to_pylist()], kind="stable")[:40])
+    queries = queries.sort_by("query_id")  # the 40 shortest: the tiny models read 512 tokens at most
     said = ask_backend(external_url, names["cheap"], build_prompts(queries, benchmark["prompt"]), sampling)
     answers = [s if i % 2 == 0 else "no model says this" for i, s in enumerate(said)]
     queries = queries.set_column(queries.schema.get_field_index("answer"), "answer", pa.array(answers, pa.string()))
