@@ -128,14 +128,18 @@ def evaluate_model(config: EvalConfig, model: ModelSpec, queries: pa.Table, log:
     return report
 
 
-def run_evaluation(config: EvalConfig, *, address: str | None = None, log: Log = print) -> list[ModelReport]:
-    """Evaluate every model of the config (parallel_models at a time) on a local or given Ray cluster."""
+def run_evaluation(config: EvalConfig, *, address: str | None = None, log: Log = print,
+                   query_ids: list[str] | None = None) -> list[ModelReport]:
+    """Evaluate every model of the config (parallel_models at a time) on a local or given Ray cluster,
+    on every query of its benchmarks or only on `query_ids` of them."""
     from locus.jobs.ray_session import ray_session
 
     store = Store(config.root)
     queries = store.read_queries()
+    if query_ids is not None:
+        queries = queries.filter(pc.is_in(queries.column("query_id"), value_set=pa.array(query_ids, pa.string())))
     if queries.num_rows == 0:
-        raise LocusDataError(f"store {store.uri}: no queries; import some with `locus import`")
+        raise LocusDataError(f"store {store.uri}: no queries to evaluate; import some with `locus import`")
     for bench in config.benchmarks:
         select_queries(queries, bench)  # every benchmark has queries: fail before any engine starts
     with ray_session(address), ThreadPoolExecutor(config.resources.parallel_models) as threads:

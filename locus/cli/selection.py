@@ -81,17 +81,36 @@ def explore(root: Root = DEFAULT_ROOT, version: Version = "latest",
 
 @reports_errors
 def onboard(root: Root = DEFAULT_ROOT, version: Version = "latest",
-            model: Annotated[str, typer.Option(help="the model to onboard (new, or with some evaluations stored)")]
+            model: Annotated[str, typer.Option(help="the model to onboard (new, or with some evaluations stored); "
+                                                    "with --run, its id, or the HF id or folder vLLM loads")]
             = ...,
-            budget: Annotated[int, typer.Option(help="how many queries to propose")] = 64,
+            budget: Annotated[int, typer.Option(help="how many queries to propose (with --run: to have evaluated)")]
+            = 64,
             strategy: Annotated[str, typer.Option(help="stratified | random | coverage | disagreement | "
                                                        "uncertainty (see `locus bench onboarding`)")]
             = "stratified",
             seed: Annotated[int, typer.Option(help="seed of tie-breaks and random picks")] = 0,
             out: Annotated[Path | None, typer.Option(help="write the proposed queries here (CSV, JSONL or Parquet)")]
-            = None) -> None:
+            = None,
+            run: Annotated[bool, typer.Option("--run", help="evaluate the model on them (the evaluation job: vLLM on "
+                                                           "Ray), embed and register it, in one call")] = False,
+            path: Annotated[str | None, typer.Option(help="--run: the HF id or folder of the weights (default: "
+                                                          "the --config model of this id, else --model)")] = None,
+            config: Annotated[Path | None, typer.Option(help="--run: an evaluation config (YAML) for the benchmarks, "
+                                                            "prompts, scorers, sampling and resources (default: "
+                                                            "each benchmark of the store, choice scorer)")] = None,
+            served_at: Annotated[str | None, typer.Option(help="--run: the OpenAI-compatible API root serving it, "
+                                                               "for the models table (a gateway routes to it)")]
+            = None,
+            address: Annotated[str | None, typer.Option(help="--run: Ray cluster to join (default: start a local "
+                                                             "one)")] = None) -> None:
     """Propose the next queries to evaluate a model on, so that its embedding is good after few
-    evaluations; score them, then `locus embed --model ID --evaluations FILE`."""
+    evaluations; score them, then `locus embed --model ID --evaluations FILE`. With --run, do it
+    all: evaluate, embed and register (a run cut short leaves the model unregistered; run it again
+    to finish: what is stored counts)."""
+    if run:
+        _onboard_and_register(root, version, model, budget, strategy, seed, path, config, served_at, address)
+        return
     from locus.importers.table import write_table_file
     from locus.onboarding import plan
 
@@ -109,3 +128,30 @@ def onboard(root: Root = DEFAULT_ROOT, version: Version = "latest",
         write_table_file(proposed, out)
         console.print(f"wrote {out}; evaluate {model} on these queries, then "
                       f"`locus embed --root {root} --model {model} --evaluations <query_id,score file>`")
+
+
+def _onboard_and_register(root: str, version: str, model: str, budget: int, strategy: str, seed: int,
+                          path: str | None, config: Path | None, served_at: str | None, address: str | None) -> None:
+    import pyarrow.compute as pc
+
+    from locus.jobs.eval_config import BenchmarkSpec, EvalConfig, ModelSpec, ScorerSpec
+    from locus.jobs.onboard import onboard_model
+
+    store = open_store(root)
+    if config is not None:
+        evaluation = EvalConfig.from_yaml(config).model_copy(update={"root": store.uri})
+        named = {m.id: m for m in evaluation.models}
+    else:
+        benchmarks = sorted(b for b in pc.unique(store.read_queries().column("benchmark")).to_pylist() if b)
+        evaluation = EvalConfig(root=store.uri, models=[ModelSpec(id=model, path=path or model)], benchmarks=[
+            BenchmarkSpec(name=b, scorer=ScorerSpec(name="choice")) for b in benchmarks])
+        named = {}
+    spec = named.get(model) if path is None else None
+    if spec is None:  # --model is the weights (its folder name the id) unless --path gives them
+        local = Path(model).expanduser()
+        model_id = local.name if path is None and local.exists() else model
+        spec = ModelSpec(id=model_id, path=path or model, engine=named[model_id].engine if model_id in named else {})
+    done = onboard_model(evaluation, spec, budget=budget, strategy=strategy, version=version, seed=seed,
+                         served_at=served_at, address=address, log=console.print)
+    console.print(f"[bold]{done.model_id}[/] registered in {done.version}: {done.evaluated_now} new evaluations "
+                  f"({done.evaluated_before} before), embedded from {done.n_evaluations}")

@@ -57,6 +57,9 @@ def _records(path: Path) -> list[dict]:
 
 def read_mmlu_pro(paths: Iterable[str | Path], *, progress: bool = True) -> tuple[pa.Table, pa.Table]:
     """Read output zips into (queries, evaluations) tables."""
+    paths = list(paths)
+    if not paths:
+        raise LocusDataError("no MMLU-Pro output files given (model_outputs_*.zip)")
     queries: dict[str, dict] = {}
     rows: dict[str, list] = {"model_id": [], "query_id": [], "score": [], "scorer": [], "source": []}
     for path in tqdm([Path(p) for p in paths], desc="mmlu-pro files", disable=not progress):
