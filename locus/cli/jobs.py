@@ -19,7 +19,7 @@ from locus.errors import LocusDataError
 
 job_app = typer.Typer(rich_markup_mode=None, help="Submit LOCUS jobs to a Ray cluster (Ray Jobs API) and follow them.",
                       no_args_is_help=True)
-SUBMITTABLE = ("train", "embed", "eval", "encode", "score", "fit", "import", "bench")
+SUBMITTABLE = ("train", "embed", "eval", "encode", "score", "fit", "import", "bench", "onboard", "drift")
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 Address = Annotated[str | None, typer.Option(
     help="Ray dashboard address (default: RAY_API_SERVER_ADDRESS, an http RAY_ADDRESS, or http://127.0.0.1:8265)")]
@@ -85,9 +85,9 @@ def submit(ctx: typer.Context, address: Address = None,
            = False) -> None:
     """Submit `locus COMMAND ...` as a Ray job, e.g. `locus job submit -- train --root ROOT --workers 4`.
 
-    COMMAND is one of train, embed, eval, encode, score, fit, import, bench. It runs on the cluster,
-    where a relative --root is resolved against the job's working directory: give the cluster's
-    shared path or a URI (s3://...)."""
+    COMMAND is one of train, embed, eval, encode, score, fit, import, bench, onboard, drift. It runs
+    on the cluster, where a relative --root is resolved against the job's working directory: give
+    the cluster's shared path or a URI (s3://...)."""
     args = list(ctx.args)
     if not args or args[0] not in SUBMITTABLE:
         raise LocusDataError(f"give the locus command to run after `--`, one of {', '.join(SUBMITTABLE)}; "
