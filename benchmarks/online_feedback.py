@@ -2,7 +2,8 @@
 then registers from 32 of its evaluations and receives feedback (its published correctness) on
 test-like questions, in batches, through the gateway's step (`PoolService.feedback`, on a copy of
 the store). After each batch: its correctness accuracy on held-out questions (another half of the
-test split), next to an embedding made from scratch from the same rows (re-registering).
+test split), next to an embedding made from scratch from the same rows (re-registering), and to
+the accuracy its embedding from all of its training-split evaluations reaches.
 
 Two streams of feedback: "by name" (clients call the model on questions drawn at random) and
 "routed" (only the questions the pool routes to it, with every model a candidate and its current
@@ -78,7 +79,8 @@ def main() -> None:
         stream, heldout = test[: len(test) // 2], test[len(test) // 2:]
         truth = np.array([scores[q] for q in heldout], dtype=np.float32)
         first = rng.choice(train, size=args.register, replace=False)
-        out = {}
+        full = embed_models(model, data.phi, [np.array(train)], [np.array([scores[q] for q in train], np.float32)])[0]
+        out = {"train_evaluations": len(train), "full_data_accuracy": accuracy(model, full, data.phi[heldout], truth)}
         for arm in ("by name", "routed"):
             model_id = f"{name}@{arm.replace(' ', '-')}"
             service.embed(EmbeddingRequest(model_id=model_id, evaluations=[
@@ -99,7 +101,8 @@ def main() -> None:
                 if target is None or not queue:
                     break
                 while len(fed) < target and queue:
-                    batch, queue = queue[:64], queue[64:]
+                    size = 64 if arm == "routed" else target - len(fed)  # by name: every question is its own
+                    batch, queue = queue[:size], queue[size:]
                     waited += len(batch)
                     if arm == "routed":  # the questions the pool sends to this model now
                         candidates = [c for c in service.pool.model_ids if "@" not in c] + [model_id]

@@ -162,9 +162,10 @@ class Gateway:
 
     def __del__(self) -> None:
         """On a graceful shutdown, write the answers not written yet."""
-        if self.answers is not None:
+        answers = getattr(self, "answers", None)  # None too when the constructor failed
+        if answers is not None:
             try:
-                self.answers.flush()
+                answers.flush()
             except Exception:  # a replica going away cannot do more than say so
                 log.exception("answers not written on shutdown: feedback on them will not be found")
 
