@@ -15,6 +15,7 @@ is made when the class is decorated, so the helpers its methods call are defined
 
 import asyncio
 import hmac
+import logging
 import time
 
 import grpc
@@ -27,7 +28,7 @@ from locus.serve.cache import VectorCache
 from locus.serve.metrics import metrics
 from locus.serve.settings import ServeSettings
 from ray import serve
-from ray.exceptions import ActorUnavailableError, RayActorError
+from ray.exceptions import ActorUnavailableError, NodeDiedError, ObjectLostError, RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -49,6 +50,8 @@ from locus.api import (
     RouteResponse,
 )
 from locus.errors import ConflictError, LocusDataError, NotFoundError
+
+log = logging.getLogger("ray.serve")  # into the replica's log, where Serve's own lines go
 
 # Set per replica from its settings (Serve ships the ingress class by value, with copies of the
 # globals it names; the middleware and the OpenAPI builder, shipped by reference, read these)
@@ -102,6 +105,7 @@ async def _busy(_: Request, exc: BackPressureError) -> JSONResponse:
 
 @api.exception_handler(Exception)
 async def _internal(_: Request, exc: Exception) -> JSONResponse:
+    log.error("internal error answering a request", exc_info=exc)
     return _error(500, f"internal error ({type(exc).__name__}); the server logs have the details")
 
 
@@ -214,12 +218,19 @@ def _openapi() -> dict:
 api.openapi = _openapi
 
 
-def _replica_lost(exc: Exception) -> bool:
-    """The replica died or went away while it had the call (ActorUnavailableError or ActorDiedError,
-    or in throughput mode gRPC's UNAVAILABLE)."""
-    if isinstance(exc, ActorUnavailableError | RayActorError):
-        return True
-    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAVAILABLE
+def _replica_lost(exc: BaseException | None) -> bool:
+    """The replica, or the node it ran on, went away while it had the call: ActorUnavailableError,
+    ActorDiedError, NodeDiedError or a lost result (ObjectLostError), raised as such or as the cause
+    of the error raised, or in throughput mode gRPC's UNAVAILABLE."""
+    for _ in range(4):  # the error and its causes
+        if exc is None:
+            return False
+        if isinstance(exc, ActorUnavailableError | RayActorError | NodeDiedError | ObjectLostError):
+            return True
+        if isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAVAILABLE:
+            return True
+        exc = getattr(exc, "cause", None) or exc.__cause__
+    return False
 
 
 async def _called(target, args: tuple, attempts: int = 3):

@@ -334,6 +334,8 @@ def test_multinode_serve_answers_every_request_with_a_lost_node(cluster, trained
                                 if status == 500 and not attempt and "internal error (" not in reply.text:
                                     died.append((time.monotonic(), reply.text[:200]))
                                     continue
+                                if status != 200:
+                                    status = f"{status} {reply.text[:300]}"
                                 break
                             except requests.ConnectionError as exc:
                                 status = f"{type(exc).__name__}: {exc}"
