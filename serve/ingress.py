@@ -218,16 +218,21 @@ def _openapi() -> dict:
 api.openapi = _openapi
 
 
+# how gRPC reports a peer that went away mid-call (socket closed, stream reset, stream removed)
+LOST_CONNECTION = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
+
+
 def _replica_lost(exc: BaseException | None) -> bool:
     """The replica, or the node it ran on, went away while it had the call: ActorUnavailableError,
     ActorDiedError, NodeDiedError or a lost result (ObjectLostError), raised as such or as the cause
-    of the error raised, or in throughput mode gRPC's UNAVAILABLE."""
+    of the error raised, or in throughput mode a gRPC call cut off (UNAVAILABLE, UNKNOWN, INTERNAL:
+    every LOCUS call may be repeated, so a bug reported that way costs retries, then a 503)."""
     for _ in range(4):  # the error and its causes
         if exc is None:
             return False
         if isinstance(exc, ActorUnavailableError | RayActorError | NodeDiedError | ObjectLostError):
             return True
-        if isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAVAILABLE:
+        if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in LOST_CONNECTION:
             return True
         exc = getattr(exc, "cause", None) or exc.__cause__
     return False
