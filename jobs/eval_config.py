@@ -108,3 +108,19 @@ class EvalConfig(Strict):
     @classmethod
     def from_yaml(cls, path: Path) -> EvalConfig:
         return cls.model_validate(read_settings(path))
+
+
+def probe_spec(config: Path | None, benchmark: str | None = None) -> tuple[BenchmarkSpec, dict[str, Any]]:
+    """The benchmark (prompt, scorer) and sampling a model is asked again with, as `config` evaluated
+    it (its benchmark `benchmark`, default its first); without a config, the choice scorer and the
+    default sampling."""
+    from locus.errors import LocusDataError
+
+    if config is None:
+        return (BenchmarkSpec(name=benchmark or "", scorer=ScorerSpec(name="choice")),
+                EvalConfig.model_fields["sampling"].default_factory())
+    evaluation = EvalConfig.from_yaml(config)
+    names = [b.name for b in evaluation.benchmarks]
+    if benchmark is not None and benchmark not in names:
+        raise LocusDataError(f"--benchmark: {benchmark!r} is not in {config} ({', '.join(names)})")
+    return evaluation.benchmarks[names.index(benchmark) if benchmark else 0], evaluation.sampling

@@ -37,10 +37,11 @@ def _stored(store: Store, model_id: str, scorers: set[str]) -> int:
 
 def onboard_model(config: EvalConfig, model: ModelSpec, *, budget: int, strategy: str = "stratified",
                   version: str = "latest", seed: int = 0, served_at: str | None = None,
-                  address: str | None = None, log: Log = print) -> Onboarded:
+                  served_name: str | None = None, address: str | None = None, log: Log = print) -> Onboarded:
     """Evaluate `model` on up to `budget` queries chosen by `strategy` (those already evaluated
-    count), embed it with `version` and register it (its models row, with `served_at`, then its
-    embedding). Every check runs before the first engine starts."""
+    count), embed it with `version` and register it (its models row, with where it is served:
+    `served_at` under `served_name`, then its embedding). Every check runs before the first engine
+    starts."""
     if budget < 1:
         raise LocusDataError(f"--budget: {budget} must be at least 1")
     store = Store(config.root)
@@ -48,11 +49,8 @@ def onboard_model(config: EvalConfig, model: ModelSpec, *, budget: int, strategy
     before = _stored(store, model.id, scorers)
     todo = budget - before
     if todo > 0:
-        planned = plan(store, model.id, todo, strategy=strategy, version=version, seed=seed)
-        outside = sorted(set(planned.column("benchmark").to_pylist()) - {b.name for b in config.benchmarks})
-        if outside:
-            raise LocusDataError(f"--config: the strategy picked queries of benchmark {outside[0]!r}, which the "
-                                 f"config does not evaluate; add it to its benchmarks")
+        planned = plan(store, model.id, todo, strategy=strategy, version=version, seed=seed,
+                       benchmarks=[b.name for b in config.benchmarks])
         log(f"{model.id}: {before} evaluations stored; evaluating {planned.num_rows} more, picked by {strategy}")
         run_evaluation(config.model_copy(update={"models": [model]}), address=address, log=log,
                        query_ids=planned.column("query_id").to_pylist())
@@ -61,8 +59,9 @@ def onboard_model(config: EvalConfig, model: ModelSpec, *, budget: int, strategy
     now = _stored(store, model.id, scorers)
     rows = {r["model_id"]: r for r in store.read_models().to_pylist()}
     row = rows.get(model.id, {"model_id": model.id, "available": True})
-    if model.id not in rows or served_at is not None:  # keep what an existing row says besides
-        store.write_models(pa.Table.from_pylist([row | ({"served_at": served_at} if served_at else {})]))
+    serving = {k: v for k, v in (("served_at", served_at), ("served_name", served_name)) if v is not None}
+    if model.id not in rows or serving:  # keep what an existing row says besides
+        store.write_models(pa.Table.from_pylist([row | serving]))
     registered, _ = embed_store(store, version, model_ids=[model.id])
     embedded = store.read_model_embeddings(registered)
     n = embedded.filter(pc.equal(embedded.column("model_id"), model.id)).column("n_evaluations")[0].as_py()

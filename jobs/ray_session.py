@@ -103,8 +103,9 @@ def _stderr_to(path: Path) -> Iterator[None]:
 
 @contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None,
-                log_file: Path | None = None) -> Iterator[None]:
-    """Use the Ray already connected, else join `address` (or RAY_ADDRESS), else start a local cluster.
+                log_file: Path | None = None, dashboard: bool = False) -> Iterator[None]:
+    """Use the Ray already connected, else join `address` (or RAY_ADDRESS), else start a local cluster
+    (with the dashboard, and so the Jobs API, on a free port from 8265 on when `dashboard`).
 
     With `log_file`, Ray stays quiet here: workers' and actors' output is not forwarded (it stays in
     Ray's session logs), Ray's driver-side logging and this process's stderr go to that file, and
@@ -113,7 +114,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         yield
         return
     if log_file is None:
-        with _connected(address, num_cpus, forward_output=True):
+        with _connected(address, num_cpus, forward_output=True, dashboard=dashboard):
             yield
         return
     from ray.data import DataContext
@@ -121,18 +122,19 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     _ray_logs_to(log_file)
     context = DataContext.get_current()
     context.enable_progress_bars = context.print_on_execution_start = context.enable_auto_log_stats = False
-    with _stderr_to(log_file), _connected(address, num_cpus, forward_output=False):
+    with _stderr_to(log_file), _connected(address, num_cpus, forward_output=False, dashboard=dashboard):
         _ray_logs_to(log_file)  # ray.init set up its loggers again
         yield
 
 
 @contextmanager
-def _connected(address: str | None, num_cpus: int | None, *, forward_output: bool) -> Iterator[None]:
+def _connected(address: str | None, num_cpus: int | None, *, forward_output: bool, dashboard: bool) -> Iterator[None]:
     local = address is None and "RAY_ADDRESS" not in os.environ
     if local:
         set_serve_env()
     ray.init(address=address, num_cpus=num_cpus if local else None, log_to_driver=forward_output,
-             runtime_env={"env_vars": job_env()}, include_dashboard=False if local else None)
+             runtime_env={"env_vars": job_env()}, include_dashboard=dashboard if local else None,
+             **({"dashboard_port": _port_or_free(8265)} if local and dashboard else {}))
     try:
         yield
     finally:

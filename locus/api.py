@@ -156,6 +156,40 @@ class FeedbackResponse(BaseModel):
     n_evaluations: int = Field(description="evaluations the model's embedding now rests on")
 
 
+class DriftCheckRequest(Strict):
+    models: list[str] | None = Field(None, min_length=1, max_length=1000,
+                                     description="the models to check (default: every one the gateway routes to)")
+
+
+OnboardingStrategy = Literal["random", "stratified", "coverage", "disagreement", "uncertainty"]  # locus.onboarding
+
+
+class OnboardRequest(Strict):
+    model_id: str = Field(min_length=1, max_length=200, pattern=r"^[\w.:@/+-]+$",
+                          description="the new model's id in the pool (and the name gateway clients use)")
+    model: str | None = Field(None, min_length=1, max_length=1000, description="the HF id or folder of the weights "
+                                                                               "vLLM loads (default: model_id)")
+    budget: int | None = Field(None, ge=1, le=100_000, description="queries to have it evaluated on (default: the "
+                                                                   "gateway's onboarding.budget)")
+    strategy: OnboardingStrategy | None = Field(
+        None, description="how the queries are picked (default: the gateway's onboarding.strategy)")
+    served_at: str | None = Field(None, pattern=r"^https?://", max_length=1000,
+                                  description="the OpenAI-compatible API root that serves it: the gateway routes to "
+                                              "it there once it is registered")
+    served_name: str | None = Field(None, min_length=1, max_length=200,
+                                    description="the name served_at knows it by (default: model_id)")
+
+
+class OnboardingStatus(BaseModel):
+    id: str = Field(description="the Ray job's id (`locus job status ID` follows it too)")
+    object: Literal["onboarding"] = "onboarding"
+    model_id: str
+    status: Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED"]
+    message: str | None = None
+    routable: bool = Field(description="the gateway answering routes `locus/auto` to the model")
+    log_tail: list[str] = Field(default_factory=list, description="the job's last log lines")
+
+
 class CompareRequest(Strict):
     models: list[str] = Field(min_length=2, max_length=200)
 

@@ -15,17 +15,20 @@ evaluations made so far; run it in rounds (evaluate the batch, propose again).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
+from locus.api import OnboardingStrategy
 from locus.embedding import predict_matrix
 from locus.errors import LocusDataError
 from locus.model.locus import Locus
 from locus.store import Store
 
-STRATEGIES = ("random", "stratified", "coverage", "disagreement", "uncertainty")
+STRATEGIES: tuple[str, ...] = get_args(OnboardingStrategy)
 NEIGHBOURS = 5  # pool models whose disagreement steers the choice once the model has an embedding
 
 
@@ -111,9 +114,10 @@ def rounds(first: int, budget: int) -> list[int]:
 
 
 def plan(store: Store, model_id: str, n: int, *, strategy: str = "stratified", version: str = "latest",
-         seed: int = 0) -> pa.Table:
+         seed: int = 0, benchmarks: list[str] | None = None) -> pa.Table:
     """The next `n` queries of the store to evaluate `model_id` on (query_id, benchmark, text), given
-    the evaluations of it already stored; the pool is every other embedded model of the version."""
+    the evaluations of it already stored; only queries of `benchmarks` when given (those an
+    evaluation config can prompt and score). The pool is every other embedded model of the version."""
     from locus.routing import ModelPool
 
     if n < 1:
@@ -123,6 +127,14 @@ def plan(store: Store, model_id: str, n: int, *, strategy: str = "stratified", v
     if len(others) == 0:
         raise LocusDataError(f"version {pool.version} embeds no model other than {model_id!r}: nothing to compare with")
     ids, phi = store.read_query_embeddings(pool.checkpoint.encoder)
+    queries = store.read_queries()
+    if benchmarks is not None:
+        allowed = set(queries.filter(pc.is_in(queries.column("benchmark"), value_set=pa.array(benchmarks, pa.string())))
+                      .column("query_id").to_pylist())
+        keep = np.array([i for i, q in enumerate(ids) if q in allowed], dtype=np.int64)
+        if len(keep) == 0:
+            raise LocusDataError(f"no encoded queries of benchmark {', '.join(benchmarks)} in the store to pick from")
+        ids, phi = [ids[i] for i in keep], np.asarray(phi)[keep]
     position = {q: i for i, q in enumerate(ids)}
     done = store.read_evaluations([model_id]) if model_id in store.model_ids() else None
     known, known_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -134,7 +146,6 @@ def plan(store: Store, model_id: str, n: int, *, strategy: str = "stratified", v
     phi = np.asarray(phi, dtype=np.float32)
     candidates = Candidates.build(pool.checkpoint.model, phi, pool.z[others])
     picked = propose(strategy, pool.checkpoint.model, candidates, known, known_scores, n, seed=seed)
-    queries = store.read_queries()
     rows = {q: i for i, q in enumerate(queries.column("query_id").to_pylist())}
     take = queries.take([rows[ids[p]] for p in picked])
     return pa.table({"query_id": take.column("query_id"), "benchmark": take.column("benchmark"),

@@ -58,8 +58,9 @@ MODELS = pa.schema(
         pa.field("family", pa.string()),
         pa.field("params_b", pa.float64()),
         pa.field("cost_per_1k_tokens", pa.float64()),
-        pa.field("served_at", pa.string()),
+        pa.field("served_at", pa.string()),  # OpenAI-compatible API root answering for it (a gateway backend)
         pa.field("available", pa.bool_()),
+        pa.field("served_name", pa.string()),  # the name served_at knows it by (default: model_id)
     ]
 )
 

@@ -75,7 +75,7 @@ class OpenAIBackend:
 
     def __init__(self, *, model_id: str, base_url: str, served_name: str, api_key_env: str | None,
                  timeout_s: float) -> None:
-        self.model_id, self.served_name = model_id, served_name
+        self.model_id, self.served_name, self.base_url = model_id, served_name, base_url
         key = os.environ.get(api_key_env) if api_key_env else None
         headers = {"authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers,

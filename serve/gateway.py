@@ -22,15 +22,27 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from locus.serve.backends import BackendDown, BackendRefused, OpenAIBackend, stream_usage, usage_of
 from locus.serve.cache import VectorCache
-from locus.serve.gateway_settings import GatewaySettings, RoutingPolicy
+from locus.serve.gateway_backends import current, registry_version
+from locus.serve.gateway_settings import Backend, GatewaySettings, RoutingPolicy
 from locus.serve.ingress import _bearer, _called, _token_matches
 from locus.serve.metrics import metrics
+from locus.serve.onboarding_jobs import jobs_client
+from locus.serve.onboarding_jobs import status as onboarding_status
+from locus.serve.onboarding_jobs import submit as submit_onboarding
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from locus.api import FeedbackRequest, FeedbackResponse, RouteRequest, RouteResponse
+from locus.api import (
+    DriftCheckRequest,
+    FeedbackRequest,
+    FeedbackResponse,
+    OnboardingStatus,
+    OnboardRequest,
+    RouteRequest,
+    RouteResponse,
+)
 from locus.errors import ConflictError, LocusDataError
 from locus.feedback import ResponseLog, new_response_id
 from locus.registration import adhoc_query_id
@@ -143,16 +155,17 @@ class Gateway:
     """The gateway's HTTP front (`gateway_app.build_gateway` makes it a deployment)."""
 
     def __init__(self, encoder: DeploymentHandle, locus: DeploymentHandle, settings: dict,
-                 routable: list[str]) -> None:
-        """`routable`: the backends' models that the pool has embedded (the others only pass through)."""
+                 drift: DeploymentHandle | None = None) -> None:
+        """`drift`: the drift watch (locus.serve.drift_watch), when the settings schedule checks."""
         self.encoder, self.locus = (serve.get_deployment_handle(h.deployment_name, h.app_name)
                                     for h in (encoder, locus))
+        self.drift = None if drift is None else serve.get_deployment_handle(drift.deployment_name, drift.app_name)
         self.settings = GatewaySettings.model_validate(settings)
-        self.backends = {b.model_id: OpenAIBackend(model_id=b.model_id, base_url=self.settings.base_url(b),
-                                                   served_name=b.name, api_key_env=b.api_key_env,
-                                                   timeout_s=b.timeout_s)
-                         for b in self.settings.backends}
-        self.routable = routable
+        self.backends: dict[str, OpenAIBackend] = {}
+        self.routable: list[str] = []  # the backends' models the pool has embedded (the others only pass through)
+        self._adopt(*current(self.settings))
+        self._following: asyncio.Task | None = None
+        self._jobs = None  # the Jobs API client, made at the first onboarding
         self.cache = VectorCache(self.settings.encoder_cache_size)
         self.down_until: dict[str, float] = {}
         self.first_token_s: dict[str, float] = {}
@@ -168,6 +181,37 @@ class Gateway:
                 answers.flush()
             except Exception:  # a replica going away cannot do more than say so
                 log.exception("answers not written on shutdown: feedback on them will not be found")
+
+    # -- following the registry --------------------------------------------------------------------
+    def _adopt(self, backends: list[Backend], routable: list[str]) -> None:
+        """Serve `backends` from now on, keeping the client of each one whose address is unchanged."""
+        kept = {}
+        for b in backends:
+            old, url = self.backends.get(b.model_id), self.settings.base_url(b)
+            same = old is not None and (old.base_url, old.served_name) == (url, b.name)
+            kept[b.model_id] = old if same else OpenAIBackend(model_id=b.model_id, base_url=url, served_name=b.name,
+                                                             api_key_env=b.api_key_env, timeout_s=b.timeout_s)
+        added = sorted(set(kept) - set(self.backends))
+        if added and self.backends:
+            log.info("new backends from the models table: %s", ", ".join(added))
+        self.backends, self.routable = kept, routable
+
+    def _follow(self) -> None:
+        """Start this replica's look at the registry every refresh_seconds (from its first request on)."""
+        if self._following is None or self._following.done():
+            self._following = asyncio.get_running_loop().create_task(self._following_loop())
+
+    async def _following_loop(self) -> None:
+        store, seen = Store(self.settings.root), None
+        while True:
+            await asyncio.sleep(self.settings.refresh_seconds)
+            try:
+                now = await asyncio.to_thread(registry_version, store)
+                if now != seen:
+                    self._adopt(*await asyncio.to_thread(current, self.settings, store))
+                    seen = now
+            except Exception:  # the backends stay as they were
+                log.exception("reading the models table failed; retrying in %g s", self.settings.refresh_seconds)
 
     # -- the endpoints -----------------------------------------------------------------------------
     @gateway_api.get("/v1/models")
@@ -200,7 +244,7 @@ class Gateway:
     async def feedback(self, request: Request) -> JSONResponse:
         """How good an earlier answer was (by its id): stored as an evaluation of the model that
         answered, on the routed text as a query, and that model embedded again (write token)."""
-        self._authorize_write(request)
+        self._authorize_write(request, "feedback")
         body: FeedbackRequest = _parsed(FeedbackRequest, await self._json(request))
         if self.answers is None:
             raise OpenAIError(404, "feedback is off in this gateway's settings (feedback: false)", code="feedback_off")
@@ -226,22 +270,83 @@ class Gateway:
                                              query_id=adhoc_query_id(answered.text), version=refined.version,
                                              n_evaluations=refined.n_evaluations).model_dump())
 
+    @gateway_api.post("/v1/models", status_code=202)
+    async def onboard(self, request: Request) -> JSONResponse:
+        """Onboard a model (write token): a Ray job evaluates it on the queries the onboarding strategy
+        picks (vLLM on this cluster), embeds and registers it, and every gateway replica routes to it
+        within refresh_seconds of that. Answers 202 at once; GET /v1/onboarding/{id} follows the job."""
+        self._authorize_write(request, "onboarding")
+        body: OnboardRequest = _parsed(OnboardRequest, await self._json(request))
+        try:
+            job_id = await asyncio.to_thread(lambda: submit_onboarding(self._jobs_client(), self.settings, body))
+            status = await asyncio.to_thread(onboarding_status, self._jobs, job_id, self.routable)
+        except ConflictError as exc:
+            raise OpenAIError(409, str(exc), param="model_id", code="onboarding_in_progress") from None
+        return JSONResponse(status.model_dump(), status_code=202, headers={"location": f"/v1/onboarding/{job_id}"})
+
+    @gateway_api.get("/v1/onboarding/{job_id}")
+    async def onboarding(self, job_id: str, request: Request) -> JSONResponse:
+        """Where an onboarding stands: the job's status and last log lines, and whether this replica
+        routes to the model yet."""
+        self._authorize(request)
+        status: OnboardingStatus | None = await asyncio.to_thread(
+            lambda: onboarding_status(self._jobs_client(), job_id, self.routable))
+        if status is None:
+            raise OpenAIError(404, f"{job_id!r} is not an onboarding job of this cluster", code="job_not_found")
+        return JSONResponse(status.model_dump())
+
+    @gateway_api.get("/v1/drift")
+    async def drift_reports(self, request: Request) -> JSONResponse:
+        """The last drift check of each routed model (drift.every_s schedules them)."""
+        self._authorize(request)
+        reports = await _called(self._drift_watch().latest, ())
+        return JSONResponse({"object": "list", "data": list(reports.values())})
+
+    @gateway_api.post("/v1/drift")
+    async def drift_check(self, request: Request) -> JSONResponse:
+        """Check now whether the routed models (or the body's `models`) still answer as evaluated
+        (write token): each is asked drift.probes queries again through its backend."""
+        self._authorize_write(request, "a drift check")
+        body: DriftCheckRequest = _parsed(DriftCheckRequest, await self._json(request))
+        unknown = [m for m in body.models or () if m not in self.routable]
+        if unknown:
+            raise OpenAIError(400, f"models: {unknown[0]!r} is not a model this gateway routes to", param="models")
+        reports = await _called(self._drift_watch().check, (body.models,))
+        return JSONResponse({"object": "list", "data": list(reports.values())})
+
+    def _drift_watch(self) -> DeploymentHandle:
+        if self.drift is None:
+            raise OpenAIError(404, "drift checks are off in this gateway's settings (set drift.every_s)",
+                              code="drift_off")
+        return self.drift
+
+    def _jobs_client(self):
+        if self._jobs is None:
+            try:
+                self._jobs = jobs_client(self.settings)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise OpenAIError(503, f"onboarding needs the Ray Jobs API (the dashboard), and it is not reachable: "
+                                       f"{exc}", kind="server_error", code="jobs_unavailable") from None
+        return self._jobs
+
     # -- routing and forwarding --------------------------------------------------------------------
-    def _authorize_write(self, request: Request) -> None:
+    def _authorize_write(self, request: Request, what: str) -> None:
+        self._follow()
         token = self.settings.write_token
         if token is None:
-            raise OpenAIError(403, "feedback needs the write token, and this gateway has none (set "
+            raise OpenAIError(403, f"{what} needs the write token, and this gateway has none (set "
                                    "LOCUS_WRITE_TOKEN or write_token)", code="writes_disabled",
                               kind="permission_error")
         given = _bearer(request)
         if given is None:
-            raise OpenAIError(401, "missing API key: feedback needs 'Authorization: Bearer <write token>'",
+            raise OpenAIError(401, f"missing API key: {what} needs 'Authorization: Bearer <write token>'",
                               code="invalid_api_key", kind="authentication_error")
         if not _token_matches(given, token):
             raise OpenAIError(403, "the API key is not the write token", code="invalid_api_key",
                               kind="permission_error")
 
     def _authorize(self, request: Request) -> None:
+        self._follow()
         token = self.settings.read_token
         if token is None:
             return

@@ -4,57 +4,30 @@ with LOCUS's encoder and pool behind it) and `build_models` (the Ray Serve LLM a
 
 from __future__ import annotations
 
-import logging
-
 from locus.serve.app import front, pool_deployments
+from locus.serve.drift_watch import DriftWatch
 from locus.serve.gateway import Gateway
+from locus.serve.gateway_backends import routable, with_table_backends
 from locus.serve.gateway_settings import Backend, GatewaySettings
+from ray import serve
 from ray.serve import Application
 
-from locus.checkpoint import resolve_version
-from locus.errors import LocusDataError
-from locus.store import Store
-
-log = logging.getLogger(__name__)
 INGRESS_CPUS = 0.1  # the Serve LLM app's own OpenAI router: it only relays
+DRIFT_CPUS = 0.1  # the drift watch mostly waits for backends
 CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}  # GiB of KV cache: vLLM's CPU build otherwise reserves 92% of memory
 
 
-def with_table_backends(settings: GatewaySettings) -> GatewaySettings:
-    """The settings with a backend for each model the models table says is served at an http(s)
-    URL (`served_at`, an OpenAI-compatible API root) and the config does not name."""
-    named = {b.model_id for b in settings.backends}
-    rows = Store(settings.root).read_models().select(["model_id", "served_at"]).to_pylist()
-    found = [Backend(model_id=r["model_id"], base_url=r["served_at"]) for r in rows
-             if r["model_id"] not in named and (r["served_at"] or "").startswith(("http://", "https://"))]
-    if not settings.backends and not found:
-        raise LocusDataError(f"no backends: name them in the config, or set served_at (an OpenAI-compatible API "
-                             f"root) in the models table of {settings.root}")
-    return settings.model_copy(update={"backends": [*settings.backends, *found]}) if found else settings
-
-
-def routable(settings: GatewaySettings) -> list[str]:
-    """The backends' models embedded in the settings' version: the ones `locus/auto` routes among
-    (the others only pass through)."""
-    store = Store(settings.root)
-    embedded = set(store.read_model_embeddings(resolve_version(store, settings.version)).column("model_id")
-                   .to_pylist())
-    found = [b.model_id for b in settings.backends if b.model_id in embedded]
-    if not found:
-        raise LocusDataError(f"backends: none of {[b.model_id for b in settings.backends]} is embedded in version "
-                             f"{settings.version} of {settings.root}; register them (POST /v1/embeddings or "
-                             f"`locus embed`) first")
-    missing = [b.model_id for b in settings.backends if b.model_id not in embedded]
-    if missing:
-        log.warning("not embedded in the pool, served by name only: %s", ", ".join(missing))
-    return found
-
-
 def build_gateway(args: dict) -> Application:
-    """Application builder: `args` are GatewaySettings fields (backends also from the models table)."""
-    settings = with_table_backends(GatewaySettings.model_validate(args))
-    return front(Gateway, settings).bind(*pool_deployments(settings.serve_settings()), settings.model_dump(),
-                                         routable(settings))
+    """Application builder: `args` are GatewaySettings fields (backends also from the models table,
+    which each replica reads again every refresh_seconds). Refused before anything starts when the
+    gateway would have no backend, or none the pool has embedded."""
+    settings = GatewaySettings.model_validate(args)
+    routable(with_table_backends(settings))
+    watch = None
+    if settings.drift.every_s is not None:  # one replica: each round checks every routed model once
+        watch = serve.deployment(DriftWatch, name="DriftWatch", num_replicas=1,
+                                 ray_actor_options={"num_cpus": DRIFT_CPUS}).bind(settings.model_dump())
+    return front(Gateway, settings).bind(*pool_deployments(settings.serve_settings()), settings.model_dump(), watch)
 
 
 def llm_config(backend: Backend):

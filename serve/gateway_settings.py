@@ -14,7 +14,9 @@ from typing import Any, Literal
 from locus.serve.settings import Autoscaling, ServeSettings
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from locus.api import OnboardingStrategy
 from locus.config_files import read_settings
+from locus.drift import PROBES
 
 
 class RoutingPolicy(BaseModel):
@@ -77,6 +79,36 @@ class Backend(BaseModel):
         return self.served_name or self.model_id
 
 
+class Onboarding(BaseModel):
+    """How `POST /v1/models` onboards a model: a Ray job on this cluster runs `locus onboard --run`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: str | None = Field(None, description="evaluation config (YAML) as the cluster's head sees it: "
+                                                 "benchmarks, prompts, scorers, sampling and resources (default: "
+                                                 "each benchmark of the store, choice scorer)")
+    budget: int = Field(128, ge=1, description="queries a model is evaluated on, unless its request says")
+    strategy: OnboardingStrategy = Field("stratified", description="how they are picked, unless the request says")
+    jobs_address: str | None = Field(None, pattern=r"^https?://",
+                                     description="the Ray Jobs API to submit to (default: this cluster's dashboard)")
+
+
+class DriftChecks(BaseModel):
+    """The gateway's scheduled drift check (`locus.drift`, as `locus drift` runs it): every `every_s`
+    each model the gateway routes to is asked `probes` queries it was evaluated on again, through its
+    backend; the last reports are at GET /v1/drift and in the locus_drift_* metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every_s: float | None = Field(None, gt=0, description="seconds between rounds (default: no checks); "
+                                                          "POST /v1/drift also checks at once")
+    config: str | None = Field(None, description="the evaluation config (YAML) that evaluated the models: its first "
+                                                 "benchmark's prompt and scorer, and its sampling (default: the "
+                                                 "choice scorer)")
+    probes: int = Field(PROBES, ge=2, description="queries each model is asked again per round")
+    stored_scorer: str | None = Field(None, description="the scorer of the stored evaluations, where not the config's")
+
+
 class GatewaySettings(ServeSettings):
     alias: str = Field("locus/auto", min_length=1, description="the `model` value that asks LOCUS to route")
     routed_text: Literal["last_user", "conversation", "system_and_last_user"] = Field(
@@ -97,6 +129,8 @@ class GatewaySettings(ServeSettings):
     feedback_flush_s: float = Field(1.0, gt=0, description="how often each gateway replica writes the answers it "
                                                            "gave to the store (feedback on an answer younger than "
                                                            "this may reach another replica before it is written)")
+    onboarding: Onboarding = Field(default_factory=Onboarding, description="POST /v1/models (needs write_token)")
+    drift: DriftChecks = Field(default_factory=DriftChecks, description="scheduled drift checks of the routed models")
 
     @model_validator(mode="after")
     def _distinct(self) -> GatewaySettings:

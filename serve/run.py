@@ -21,14 +21,16 @@ MODELS_APP = "locus-models"
 
 
 @contextmanager
-def _serve_started(host: str, port: int, address: str | None, num_cpus: int | None) -> Iterator[float | None]:
+def _serve_started(host: str, port: int, address: str | None, num_cpus: int | None,
+                   dashboard: bool = False) -> Iterator[float | None]:
     """Serve started on `host:port`; yields the CPUs of a local cluster started here (None when
-    joining one). On exit Serve shuts down. A local cluster claims its port first and is guarded
-    (locus.serve.guard): nothing it started outlives it."""
+    joining one), with the dashboard (the Jobs API) when `dashboard`. On exit Serve shuts down. A
+    local cluster claims its port first and is guarded (locus.serve.guard): nothing it started
+    outlives it."""
     local = address is None and "RAY_ADDRESS" not in os.environ and not ray.is_initialized()
     if local:
         claim_port(host, port)
-    with ray_session(address, num_cpus=num_cpus):
+    with ray_session(address, num_cpus=num_cpus, dashboard=dashboard):
         node = ray.get_runtime_context().get_node_id()
         watchdog = guard(port, node) if local else None
         try:
@@ -55,10 +57,11 @@ def serving(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 800
 def gateway_serving(settings: GatewaySettings, *, host: str = "127.0.0.1", port: int = 8000,
                     address: str | None = None, num_cpus: int | None = None) -> Iterator[str]:
     """Deploy the gateway (and the Ray Serve LLM app of its serve_llm backends, first, so that the
-    gateway starts with its models up) and yield its base URL."""
+    gateway starts with its models up) and yield its base URL. A local cluster has the Jobs API when
+    the gateway onboards models (it has a write token)."""
     from locus.serve.gateway_app import build_gateway, build_models
 
-    with _serve_started(host, port, address, num_cpus) as cpus:
+    with _serve_started(host, port, address, num_cpus, dashboard=settings.write_token is not None) as cpus:
         settings = settings.model_copy(update={"port": port})
         settings = settings if cpus is None else fitted(settings, cpus)
         payload = settings.model_dump()

@@ -80,3 +80,18 @@ def test_onboard_command_plans_around_what_is_already_evaluated(trained_store, t
     assert set(proposed) <= set(queries)
     bad = CliRunner().invoke(app, ["onboard", "--root", root, "--model", "newcomer", "--strategy", "vibes"])
     assert bad.exit_code == 2 and "unknown onboarding strategy" in bad.output
+
+
+def test_a_plan_for_an_evaluation_config_picks_only_queries_of_its_benchmarks(trained_store):
+    """Feedback adds queries of no benchmark ("adhoc"): an onboarding job can neither prompt nor score them."""
+    from locus.onboarding import plan
+
+    queries = trained_store.read_queries()
+    other = queries.slice(0, 40)
+    other = other.set_column(other.schema.get_field_index("benchmark"), "benchmark", pa.array(["adhoc"] * 40))
+    trained_store.write_queries(other)
+    picked = plan(trained_store, "newcomer", 60, benchmarks=["mmlu-pro"])
+    assert set(picked.column("benchmark").to_pylist()) == {"mmlu-pro"} and picked.num_rows == 60
+    assert "adhoc" in plan(trained_store, "newcomer", 600).column("benchmark").to_pylist()
+    with pytest.raises(LocusDataError, match="no encoded queries of benchmark"):
+        plan(trained_store, "newcomer", 4, benchmarks=["gsm8k"])

@@ -39,7 +39,7 @@ def import_table(queries: Annotated[Path, typer.Option(help="CSV/JSONL/Parquet: 
                  scorer: Annotated[str, typer.Option(help="scorer name recorded when the file has none")] = "imported",
                  models: Annotated[Path | None, typer.Option(
                      help="CSV/JSONL/Parquet of model metadata: model_id[, display_name, family, params_b, "
-                          "cost_per_1k_tokens, served_at, available]")] = None,
+                          "cost_per_1k_tokens, served_at, available, served_name]")] = None,
                  root: Root = DEFAULT_ROOT) -> None:
     """Import queries and evaluations in generic long format (any harness), with optional model metadata."""
     from locus.importers.table import read_evaluations_file, read_queries_file, read_table_file

@@ -95,18 +95,10 @@ def drift(model: Annotated[str, typer.Option(help="the served model to check (it
     import os
 
     from locus.drift import ask_backend, drift_of_served_model
-    from locus.jobs.eval_config import BenchmarkSpec, EvalConfig, ScorerSpec
+    from locus.jobs.eval_config import probe_spec
 
     store = open_store(root)
-    if config is not None:
-        evaluation = EvalConfig.from_yaml(config)
-        names = [b.name for b in evaluation.benchmarks]
-        if benchmark is not None and benchmark not in names:
-            raise LocusDataError(f"--benchmark: {benchmark!r} is not in {config} ({', '.join(names)})")
-        bench, sampling = evaluation.benchmarks[names.index(benchmark) if benchmark else 0], evaluation.sampling
-    else:
-        bench = BenchmarkSpec(name=benchmark or "", scorer=ScorerSpec(name="choice"))
-        sampling = EvalConfig.model_fields["sampling"].default_factory()
+    bench, sampling = probe_spec(config, benchmark)
     if base_url is None:
         rows = [r for r in store.read_models().to_pylist() if r["model_id"] == model]
         base_url = rows[0]["served_at"] if rows else None

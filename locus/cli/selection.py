@@ -102,6 +102,8 @@ def onboard(root: Root = DEFAULT_ROOT, version: Version = "latest",
             served_at: Annotated[str | None, typer.Option(help="--run: the OpenAI-compatible API root serving it, "
                                                                "for the models table (a gateway routes to it)")]
             = None,
+            served_name: Annotated[str | None, typer.Option(help="--run: the name --served-at knows it by "
+                                                                 "(default: its id)")] = None,
             address: Annotated[str | None, typer.Option(help="--run: Ray cluster to join (default: start a local "
                                                              "one)")] = None) -> None:
     """Propose the next queries to evaluate a model on, so that its embedding is good after few
@@ -109,7 +111,8 @@ def onboard(root: Root = DEFAULT_ROOT, version: Version = "latest",
     all: evaluate, embed and register (a run cut short leaves the model unregistered; run it again
     to finish: what is stored counts)."""
     if run:
-        _onboard_and_register(root, version, model, budget, strategy, seed, path, config, served_at, address)
+        _onboard_and_register(root, version, model, budget, strategy, seed, path, config, served_at, served_name,
+                              address)
         return
     from locus.importers.table import write_table_file
     from locus.onboarding import plan
@@ -131,7 +134,8 @@ def onboard(root: Root = DEFAULT_ROOT, version: Version = "latest",
 
 
 def _onboard_and_register(root: str, version: str, model: str, budget: int, strategy: str, seed: int,
-                          path: str | None, config: Path | None, served_at: str | None, address: str | None) -> None:
+                          path: str | None, config: Path | None, served_at: str | None, served_name: str | None,
+                          address: str | None) -> None:
     import pyarrow.compute as pc
 
     from locus.jobs.eval_config import BenchmarkSpec, EvalConfig, ModelSpec, ScorerSpec
@@ -152,6 +156,6 @@ def _onboard_and_register(root: str, version: str, model: str, budget: int, stra
         model_id = local.name if path is None and local.exists() else model
         spec = ModelSpec(id=model_id, path=path or model, engine=named[model_id].engine if model_id in named else {})
     done = onboard_model(evaluation, spec, budget=budget, strategy=strategy, version=version, seed=seed,
-                         served_at=served_at, address=address, log=console.print)
+                         served_at=served_at, served_name=served_name, address=address, log=console.print)
     console.print(f"[bold]{done.model_id}[/] registered in {done.version}: {done.evaluated_now} new evaluations "
                   f"({done.evaluated_before} before), embedded from {done.n_evaluations}")

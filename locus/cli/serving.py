@@ -70,7 +70,7 @@ def gateway(config: Annotated[Path, typer.Option(help="gateway YAML: root, versi
     model most likely to answer it, falling back to its nearest neighbour when that model's backend
     fails; a model's own name passes through. Backends are OpenAI-compatible servers (base_url) or
     models this cluster hosts with Ray Serve LLM (serve_llm)."""
-    from locus.serve.gateway_app import routable, with_table_backends
+    from locus.serve.gateway_backends import routable, with_table_backends
     from locus.serve.gateway_settings import load_gateway_settings
     from locus.serve.guard import claim_port
 

@@ -5,6 +5,9 @@ become visible only when the commit's log entry is put (atomically, put-if-absen
 writer leaves the table at its last commit, with at most unreferenced files that `vacuum` removes.
 Concurrent writers are detected by delta-rs's conflict checker; the loser re-reads the table and
 applies its write again (merges are idempotent upserts), with exponential backoff and jitter.
+
+Schemas grow by nullable columns only: a table written before a column existed reads that column
+as nulls, and the first write with it adds it to the table (in that write's commit).
 """
 
 from __future__ import annotations
@@ -77,8 +80,10 @@ class Table:
         table = self.open()
         if table is None:
             return schema.empty_table()
-        data = table.to_pyarrow_table(columns=schema.names, filters=partitions)
-        return data.select(schema.names).cast(schema)
+        stored = set(table.schema().to_arrow().names)
+        data = table.to_pyarrow_table(columns=[c for c in schema.names if c in stored], filters=partitions)
+        return pa.Table.from_arrays([data.column(f.name) if f.name in stored else pa.nulls(data.num_rows, f.type)
+                                     for f in schema], schema=schema)
 
     # -- writing ----------------------------------------------------------------------------
     def commit(self, action, *, what: str) -> Any:
@@ -109,7 +114,8 @@ class Table:
         def action(table: DeltaTable) -> dict[str, Any]:
             if check is not None:
                 check(table)
-            merger = table.merge(source, predicate=predicate, source_alias="s", target_alias="t")
+            merger = table.merge(source, predicate=predicate, source_alias="s", target_alias="t",
+                                 merge_schema=True)  # adds the schema's columns this table predates
             if update:
                 merger = merger.when_matched_update_all()
             return merger.when_not_matched_insert_all().execute()

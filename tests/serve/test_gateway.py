@@ -21,6 +21,7 @@ import numpy as np
 import openai
 import pyarrow as pa
 import pytest
+import yaml
 from locus.serve.gateway_settings import GatewaySettings
 from locus.serve.run import gateway_serving
 
@@ -34,6 +35,9 @@ ENGINE = {"max_model_len": 512, "enforce_eager": True, "dtype": "float32"}
 QUESTION = "Question 7: what is 7 plus 4? The answer is"
 LONG = {"ignore_eos": True}  # vLLM's own field: a random tiny model may stop at once otherwise
 WRITE_TOKEN = "gateway-write-token"
+ONBOARDED, ONBOARD_BUDGET = "tiny-onboarded", 64
+DRIFT_BENCHMARK = {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {"name": "exact"}}
+DRIFT_SAMPLING = {"temperature": 0.0, "max_tokens": 4, "ignore_eos": True}
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +97,35 @@ def _wait_until_up(server: subprocess.Popen, url: str, log: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway(pool_models, external, tmp_path_factory):
+def drift_config(pool_models, external, tmp_path_factory):
+    """The evaluation config `tiny-served` is evaluated with (by the drift test): the gateway's drift
+    checks ask with it."""
+    store, _ = pool_models
+    path = tmp_path_factory.mktemp("drift") / "eval.yaml"
+    path.write_text(yaml.safe_dump({"root": str(store.uri), "models": [{"id": "tiny-served", "path": str(external[3])}],
+                                    "benchmarks": [DRIFT_BENCHMARK], "sampling": DRIFT_SAMPLING}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def gateway(pool_models, external, drift_config, tmp_path_factory):
     store, names = pool_models
-    server, external_url, log, _ = external
+    server, external_url, log, weights = external
     hosted = build_tiny_llama(tmp_path_factory.mktemp("tiny-hosted"), seed=2)
     store.write_models(pa.table({"model_id": [names["mid"]], "cost_per_1k_tokens": [0.5], "served_at": [external_url]}))
     os.environ["RAY_AUTH_MODE"] = "disabled"
+    onboarding = tmp_path_factory.mktemp("onboarding") / "eval.yaml"  # what POST /v1/models evaluates with
+    onboarding.write_text(yaml.safe_dump({
+        "root": str(store.uri), "models": [{"id": ONBOARDED, "path": str(weights), "engine": ENGINE}],
+        "benchmarks": [{"name": "mmlu-pro", "prompt": "{text}\nAnswer: the answer is (", "scorer": {"name": "choice"}}],
+        "sampling": {"temperature": 0.0, "max_tokens": 4},
+        "resources": {"engines": 1, "cpus_per_engine": 1, "batch_size": 1, "chunk_size": 1}}))
     settings = GatewaySettings(
         root=str(store.uri), read_token=None, write_token=WRITE_TOKEN, min_evaluations=0,
         encoder={"min_replicas": 1, "max_replicas": 1}, locus={"min_replicas": 1, "max_replicas": 1},
-        ingress={"min_replicas": 1, "max_replicas": 1}, max_prompt_chars=4000, retry_down_s=60,
+        ingress={"min_replicas": 1, "max_replicas": 1}, max_prompt_chars=4000, retry_down_s=60, refresh_seconds=1,
+        onboarding={"config": str(onboarding), "budget": ONBOARD_BUDGET},
+        drift={"every_s": 3600, "config": str(drift_config), "probes": 16},  # (the test checks on demand)
         backends=[{"model_id": names["cheap"], "base_url": external_url, "timeout_s": 30},
                   {"model_id": names["hosted"], "timeout_s": 30,
                    "serve_llm": {"model_source": str(hosted), "engine_kwargs": ENGINE, "accelerator": "cpu",
@@ -215,14 +238,19 @@ def test_the_readme_example_runs_as_written(gateway, capsys):
     assert 0 < float(p_correct) < 1 and model
 
 
-def _feedback(gateway: str, body: dict, token: str | None = WRITE_TOKEN) -> tuple[int, dict]:
-    request = urllib.request.Request(gateway + "/v1/feedback", data=json.dumps(body).encode(), headers={
+def _call(url: str, body: dict | None = None, token: str | None = WRITE_TOKEN) -> tuple[int, dict]:
+    """POST `body` (GET without one) to `url`: the status and the JSON answer, errors included."""
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), headers={
         "content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})})
     try:
         with urllib.request.urlopen(request, timeout=60) as reply:
             return reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def _feedback(gateway: str, body: dict, token: str | None = WRITE_TOKEN) -> tuple[int, dict]:
+    return _call(gateway + "/v1/feedback", body, token)
 
 
 def test_feedback_refines_the_answering_model_without_a_restart(client, gateway, pool_models):
@@ -285,13 +313,83 @@ def test_feedback_refines_the_answering_model_without_a_restart(client, gateway,
     assert {*answered["hosted"], *answered["cheap"]} <= kept
 
 
-def test_drift_flags_a_backend_whose_weights_were_swapped_and_not_an_unchanged_one(gateway, external, pool_models,
+def test_one_call_onboarding_through_the_gateway_stopped_mid_way_registers_nothing_and_a_retry_routes_to_it(
+        client, gateway, external, pool_models):
+    """`POST /v1/models` runs `locus onboard --run` as a Ray job: the seed-1 weights (which the external
+    server serves under cheap's name) are evaluated on the picked queries with vLLM, embedded and
+    registered. Stopped after its first evaluations, the job leaves the model unregistered; submitted
+    again, it evaluates only what the budget lacks, and the gateway routes to the model without a
+    restart. Taking its served_at away takes it out of the gateway again."""
+    import pyarrow.compute as pc
+    import ray
+    from ray.job_submission import JobSubmissionClient
+
+    store, names = pool_models
+    _, external_url, _, weights = external
+    request = {"model_id": ONBOARDED, "model": str(weights), "served_at": external_url, "served_name": names["cheap"]}
+    assert _call(gateway + "/v1/models", request, token=None)[0] == 401
+    assert _call(gateway + "/v1/models", request | {"budget": 0})[0] == 400
+    assert _call(gateway + "/v1/onboarding/no-such-job", token=None)[0] == 404
+
+    def follow(job_id: str, until) -> dict:
+        deadline = time.monotonic() + 300
+        while True:
+            status, body = _call(gateway + f"/v1/onboarding/{job_id}", token=None)
+            assert status == 200 and time.monotonic() < deadline, body
+            if until(body):
+                return body
+            assert body["status"] not in ("FAILED", "STOPPED"), "\n".join(body["log_tail"])
+            time.sleep(0.2)
+
+    status, first = _call(gateway + "/v1/models", request)
+    assert status == 202 and first["model_id"] == ONBOARDED and first["status"] in ("PENDING", "RUNNING"), first
+    status, busy = _call(gateway + "/v1/models", request)
+    assert status == 409 and busy["error"]["param"] == "model_id"
+    deadline = time.monotonic() + 300
+    while store.read_evaluations([ONBOARDED], missing_ok=True).num_rows == 0:
+        assert time.monotonic() < deadline and follow(first["id"], lambda b: True)["status"] != "FAILED"
+        time.sleep(0.1)
+    # SIGTERM to `locus onboard`, and its vLLM engine goes with it
+    JobSubmissionClient(ray.get_runtime_context().gcs_address).stop_job(first["id"])
+    assert follow(first["id"], lambda b: b["status"] in ("STOPPED", "FAILED", "SUCCEEDED"))["status"] == "STOPPED"
+    evaluated = store.read_evaluations([ONBOARDED], missing_ok=True).num_rows
+    assert 0 < evaluated < ONBOARD_BUDGET
+    assert ONBOARDED not in store.read_model_embeddings().column("model_id").to_pylist()  # nothing registered
+    assert ONBOARDED not in [m.id for m in client.models.list()]
+
+    started = time.monotonic()
+    status, again = _call(gateway + "/v1/models", request)
+    assert status == 202, again
+    done = follow(again["id"], lambda b: b["routable"] and b["status"] == "SUCCEEDED")  # (routable first, often)
+    took = time.monotonic() - started
+    print(f"\nstopped after {evaluated} of {ONBOARD_BUDGET} evaluations; the retry took {took:.0f} s to a routed "
+          f"model and said: " + " | ".join(done["log_tail"][-2:]))
+    evaluations = store.read_evaluations([ONBOARDED])
+    assert evaluations.num_rows == ONBOARD_BUDGET == len(set(evaluations.column("query_id").to_pylist()))
+    embedded = store.read_model_embeddings()
+    assert embedded.filter(pc.equal(embedded.column("model_id"), ONBOARDED)).column("n_evaluations").to_pylist() == [
+        ONBOARD_BUDGET]
+    assert ONBOARDED in [m.id for m in client.models.list()]
+    routed = client.chat.completions.with_raw_response.create(
+        model="locus/auto", messages=[{"role": "user", "content": QUESTION}], max_tokens=2,
+        extra_body={"locus": {"candidates": [ONBOARDED]}})
+    assert routed.headers["x-locus-model"] == ONBOARDED and routed.parse().choices[0].message.content is not None
+
+    store.write_models(pa.table({"model_id": [ONBOARDED], "served_at": pa.nulls(1, pa.string())}))
+    deadline = time.monotonic() + 30
+    while ONBOARDED in [m.id for m in client.models.list()]:  # (the tests after this one expect their backends)
+        assert time.monotonic() < deadline, "the gateway still serves a model the models table no longer does"
+        time.sleep(0.5)
+
+
+def test_drift_flags_a_backend_whose_weights_were_swapped_and_not_an_unchanged_one(gateway, client, external,
+                                                                                    pool_models, drift_config,
                                                                                     tmp_path):
     """`tiny-served` is evaluated through the external server (exact match, on answers that the
-    seed-1 weights give for half of 40 queries) and registered; `locus drift` asks that server again
-    (unchanged: not flagged, on two probe sets) and the hosted seed-2 weights under its name
-    (swapped: flagged, exit 1)."""
-    import yaml
+    seed-1 weights give for half of 40 queries) and registered. `locus drift` asks that server again
+    (unchanged: not flagged) and the hosted seed-2 weights under its name (swapped: flagged, exit 1).
+    Then the gateway serves it (its models row) and checks it on demand (POST /v1/drift): not
+    flagged, until the row points its name at the seed-2 weights."""
     from typer.testing import CliRunner
 
     from locus.cli import app
@@ -301,13 +399,12 @@ def test_drift_flags_a_backend_whose_weights_were_swapped_and_not_an_unchanged_o
     from locus.scorers import text_scorer
 
     store, names = pool_models
-    _, external_url, _, weights = external
-    benchmark = {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {"name": "exact"}}
-    sampling = {"temperature": 0.0, "max_tokens": 4, "ignore_eos": True}
+    _, external_url, _, _ = external
+    hosted_url = f"{gateway}/serve-llm/v1"
     queries = store.read_queries()
     queries = queries.take(np.argsort([len(t) for t in queries.column("text").to_pylist()], kind="stable")[:40])
     queries = queries.sort_by("query_id")  # the 40 shortest: the tiny models read 512 tokens at most
-    said = ask_backend(external_url, names["cheap"], build_prompts(queries, benchmark["prompt"]), sampling)
+    said = ask_backend(external_url, names["cheap"], build_prompts(queries, DRIFT_BENCHMARK["prompt"]), DRIFT_SAMPLING)
     answers = [s if i % 2 == 0 else "no model says this" for i, s in enumerate(said)]
     queries = queries.set_column(queries.schema.get_field_index("answer"), "answer", pa.array(answers, pa.string()))
     store.write_queries(queries)
@@ -317,23 +414,40 @@ def test_drift_flags_a_backend_whose_weights_were_swapped_and_not_an_unchanged_o
         "score": pa.array([exact.score(o, a) for o, a in zip(said, answers, strict=True)], pa.float32()),
         "scorer": ["exact"] * 40, "source": ["test: the external server"] * 40}))
     embed_store(store, model_ids=["tiny-served"])
-    config = tmp_path / "eval.yaml"
-    config.write_text(yaml.safe_dump({"root": str(store.uri), "models": [{"id": "tiny-served", "path": str(weights)}],
-                                      "benchmarks": [benchmark], "sampling": sampling}))
 
-    def drift(base_url: str, served_name: str, seed: int) -> tuple[int, dict]:
-        out = tmp_path / f"drift-{served_name}-{seed}.json"
+    def drift(base_url: str, served_name: str) -> tuple[int, dict]:
+        out = tmp_path / f"drift-{served_name}.json"
         result = CliRunner().invoke(app, ["drift", "--root", str(store.uri), "--model", "tiny-served", "--base-url",
-                                          base_url, "--served-name", served_name, "--config", str(config), "--probes",
-                                          "16", "--seed", str(seed), "--out", str(out)], catch_exceptions=False)
+                                          base_url, "--served-name", served_name, "--config", str(drift_config),
+                                          "--probes", "16", "--out", str(out)], catch_exceptions=False)
         print(result.output)
         return result.exit_code, json.loads(out.read_text())
 
-    for seed in (0, 1):
-        code, report = drift(external_url, names["cheap"], seed)
-        assert code == 0 and not report["flagged"], report  # (vLLM's batching may flip a rare greedy token)
-    code, report = drift(f"{gateway}/serve-llm/v1", names["hosted"], 0)
+    code, report = drift(external_url, names["cheap"])
+    assert code == 0 and not report["flagged"], report  # (vLLM's batching may flip a rare greedy token)
+    code, report = drift(hosted_url, names["hosted"])
     assert code == 1 and report["flagged"] and report["changed"] > 0.2, report
+
+    def served(url: str | None, name: str | None) -> None:
+        store.write_models(pa.table({"model_id": ["tiny-served"], "served_at": pa.array([url], pa.string()),
+                                     "served_name": pa.array([name], pa.string())}))
+        deadline = time.monotonic() + 30
+        while ("tiny-served" in [m.id for m in client.models.list()]) != (url is not None):
+            assert time.monotonic() < deadline, "the gateway did not follow the models table"
+            time.sleep(0.5)
+
+    served(external_url, names["cheap"])
+    assert _call(gateway + "/v1/drift", {"models": ["tiny-served"]}, token=None)[0] == 401
+    assert _call(gateway + "/v1/drift", {"models": ["ghost"]})[0] == 400
+    status, checked = _call(gateway + "/v1/drift", {"models": ["tiny-served"]})
+    assert status == 200 and [r["model_id"] for r in checked["data"]] == ["tiny-served"], checked
+    assert not checked["data"][0]["flagged"] and checked["data"][0]["served_at"] == external_url, checked
+    served(hosted_url, names["hosted"])  # the same name, other weights behind it
+    status, checked = _call(gateway + "/v1/drift", {"models": ["tiny-served"]})
+    assert status == 200 and checked["data"][0]["flagged"] and checked["data"][0]["served_at"] == hosted_url, checked
+    status, latest = _call(gateway + "/v1/drift", token=None)
+    assert status == 200 and {r["model_id"]: r.get("flagged") for r in latest["data"]}["tiny-served"]
+    served(None, None)  # (the last test expects its backends only)
 
 
 def test_a_killed_backend_falls_back_to_its_nearest_neighbour_without_a_failed_request(

@@ -45,7 +45,7 @@ def test_bad_backends_are_refused_naming_the_field(backends, field):
 
 def test_models_served_at_a_url_join_the_configured_backends(store):
     import pyarrow as pa
-    from locus.serve.gateway_app import with_table_backends
+    from locus.serve.gateway_backends import with_table_backends
 
     from locus.errors import LocusDataError
 
@@ -80,3 +80,27 @@ def test_the_routed_text_is_the_part_of_the_chat_the_settings_name():
     assert routed_text(chat, "last_user") == "second"
     assert routed_text(chat, "system_and_last_user") == "Be brief.\n\nsecond"
     assert routed_text(chat, "conversation") == "Be brief.\n\nfirst\n\nok\n\nsecond"
+
+
+def test_an_onboarding_job_runs_locus_onboard_with_the_request_over_the_gateways_defaults(store):
+    import shlex
+    import sys
+
+    from locus.serve.onboarding_jobs import entrypoint
+
+    from locus.api import OnboardRequest
+
+    settings = GatewaySettings(root=str(store.uri), onboarding={"config": "/etc/locus/eval.yaml", "budget": 96})
+    request = OnboardRequest(model_id="org/new-model", served_at="http://10.0.0.7:8000/v1")
+    args = entrypoint(settings, request)
+    assert args[:4] == [sys.executable, "-m", "locus.cli", "onboard"] and "--run" in args
+    given = dict(zip(args[5::2], args[6::2], strict=False))
+    assert given["--model"] == given["--path"] == "org/new-model" and given["--budget"] == "96"
+    assert given["--strategy"] == "stratified" and given["--config"] == "/etc/locus/eval.yaml"
+    assert given["--served-at"] == "http://10.0.0.7:8000/v1" and "--served-name" not in given
+    chosen = entrypoint(settings, request.model_copy(update={"budget": 8, "strategy": "random",
+                                                             "model": "/weights/new model"}))
+    assert chosen[chosen.index("--budget") + 1] == "8" and chosen[chosen.index("--path") + 1] == "/weights/new model"
+    assert shlex.split(shlex.join(chosen)) == chosen  # one argument each, spaces and all
+    with pytest.raises(ValidationError, match="model_id"):
+        OnboardRequest(model_id="bad; rm -rf /")

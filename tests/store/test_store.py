@@ -134,3 +134,19 @@ def test_a_failing_import_command_leaves_every_table_version_unchanged(store, tm
                                       "--evaluations", str(tmp_path / "e.csv"), "--root", store.uri])
     assert result.exit_code == 2 and "score" in result.output
     assert Store(store.uri).table_versions() == before
+
+
+def test_a_table_written_before_a_column_existed_reads_it_as_nulls_and_gains_it_on_write(tmp_path):
+    from locus.store.table import Table
+
+    before = pa.schema([f for f in schemas.MODELS if f.name != "served_name"])  # the models table of older stores
+    Table(str(tmp_path / "store" / "models"), before, name="models").merge(
+        schemas.conform(pa.table({"model_id": ["a", "b"], "served_at": ["http://a:8000/v1", None]}), before,
+                        name="models"), keys=["model_id"])
+    store = Store(tmp_path / "store")
+    assert store.read_models().schema == schemas.MODELS
+    assert store.read_models().column("served_name").to_pylist() == [None, None]
+    store.write_models(pa.table({"model_id": ["a"], "served_at": ["http://a:8000/v1"], "served_name": ["alpha"]}))
+    rows = {r["model_id"]: r for r in store.read_models().to_pylist()}
+    assert rows["a"]["served_name"] == "alpha" and rows["b"]["served_name"] is None
+    assert "served_name" in DeltaTable(str(tmp_path / "store" / "models")).schema().to_arrow().names
