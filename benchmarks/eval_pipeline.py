@@ -65,9 +65,9 @@ def main() -> None:
             generated += out.shape[1] - ids.shape[1]
     results["transformers_generate"] = {"tokens": generated, "tokens_per_s": generated / (time.perf_counter() - start)}
 
-    from locus.jobs.eval_config import EvalConfig
     from locus.jobs.evaluate import run_evaluation
 
+    from locus.eval_config import EvalConfig
     from locus.store import Store
 
     store = Store(work / "store")

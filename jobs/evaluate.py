@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from locus.jobs.eval_config import BenchmarkSpec, EvalConfig, ModelSpec
 
 from locus.errors import LocusDataError
+from locus.eval_config import BenchmarkSpec, EvalConfig, ModelSpec
 from locus.prompts import build_prompts
 from locus.store import Store
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from locus.jobs.eval_config import EvalConfig, ModelSpec
 from locus.jobs.evaluate import Log, run_evaluation
 
 from locus.embedding import embed_store
 from locus.errors import LocusDataError
+from locus.eval_config import EvalConfig, ModelSpec
 from locus.onboarding import plan
 from locus.store import Store
 

@@ -13,13 +13,13 @@ import threading
 import time
 from pathlib import Path
 
-from locus.jobs.eval_config import probe_spec
 from locus.serve.gateway_backends import current
 from locus.serve.gateway_settings import Backend, GatewaySettings
 from ray.util.metrics import Gauge
 
 from locus.drift import ask_backend, drift_of_served_model
 from locus.errors import LocusDataError
+from locus.eval_config import probe_spec
 from locus.store import Store
 
 log = logging.getLogger("ray.serve")

@@ -24,7 +24,7 @@ def run(config: Annotated[Path, typer.Argument(help="YAML evaluation config (roo
         address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: start a local one)")]
         = None) -> None:
     """Generate, score and store every missing (model, query) pair of the config; safe to re-run."""
-    from locus.jobs.eval_config import EvalConfig
+    from locus.eval_config import EvalConfig
     from locus.jobs.evaluate import run_evaluation
 
     reports = run_evaluation(EvalConfig.from_yaml(config), address=address, log=console.print)
@@ -95,7 +95,7 @@ def drift(model: Annotated[str, typer.Option(help="the served model to check (it
     import os
 
     from locus.drift import ask_backend, drift_of_served_model
-    from locus.jobs.eval_config import probe_spec
+    from locus.eval_config import probe_spec
 
     store = open_store(root)
     bench, sampling = probe_spec(config, benchmark)

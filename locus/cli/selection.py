@@ -138,7 +138,7 @@ def _onboard_and_register(root: str, version: str, model: str, budget: int, stra
                           address: str | None) -> None:
     import pyarrow.compute as pc
 
-    from locus.jobs.eval_config import BenchmarkSpec, EvalConfig, ModelSpec, ScorerSpec
+    from locus.eval_config import BenchmarkSpec, EvalConfig, ModelSpec, ScorerSpec
     from locus.jobs.onboard import onboard_model
 
     store = open_store(root)

@@ -9,13 +9,13 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 import yaml
-from locus.jobs.eval_config import EvalConfig
 from locus.jobs.evaluate import run_evaluation
 from typer.testing import CliRunner
 
 from locus import schemas
 from locus.cli import app
 from locus.errors import LocusDataError
+from locus.eval_config import EvalConfig
 from locus.store import Store
 from tests.conftest import sample_slice
 from tests.jobs.tiny_llm import build_tiny_llama

@@ -18,7 +18,6 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 from locus.jobs.embed import run_embedding
-from locus.jobs.eval_config import EvalConfig
 from locus.jobs.evaluate import run_evaluation
 from locus.jobs.ray_session import set_serve_env
 from locus.jobs.train import TrainJobConfig, run_training
@@ -28,6 +27,7 @@ from typer.testing import CliRunner
 from locus.checkpoint import load_checkpoint
 from locus.cli import app
 from locus.encoders import DEFAULT_ENCODER
+from locus.eval_config import EvalConfig
 from locus.store import Store
 from locus.training import TrainConfig
 from tests.conftest import sample_slice
