@@ -35,7 +35,7 @@ ENGINE = {"max_model_len": 512, "enforce_eager": True, "dtype": "float32"}
 QUESTION = "Question 7: what is 7 plus 4? The answer is"
 LONG = {"ignore_eos": True}  # vLLM's own field: a random tiny model may stop at once otherwise
 WRITE_TOKEN = "gateway-write-token"
-ONBOARDED, ONBOARD_BUDGET = "tiny-onboarded", 64
+ONBOARDED, ONBOARD_BUDGET = "tiny-onboarded", 96  # (stopped after about 30, here)
 DRIFT_BENCHMARK = {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {"name": "exact"}}
 DRIFT_SAMPLING = {"temperature": 0.0, "max_tokens": 4, "ignore_eos": True}
 
