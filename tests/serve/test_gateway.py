@@ -35,7 +35,7 @@ ENGINE = {"max_model_len": 512, "enforce_eager": True, "dtype": "float32"}
 QUESTION = "Question 7: what is 7 plus 4? The answer is"
 LONG = {"ignore_eos": True}  # vLLM's own field: a random tiny model may stop at once otherwise
 WRITE_TOKEN = "gateway-write-token"
-ONBOARDED, ONBOARD_BUDGET = "tiny-onboarded", 96  # (stopped after about 30, here)
+ONBOARDED, ONBOARD_BUDGET = "tiny-onboarded", 96  # one per chunk: stopped after about 30, here
 DRIFT_BENCHMARK = {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {"name": "exact"}}
 DRIFT_SAMPLING = {"temperature": 0.0, "max_tokens": 4, "ignore_eos": True}
 
@@ -119,7 +119,7 @@ def gateway(pool_models, external, drift_config, tmp_path_factory):
         "root": str(store.uri), "models": [{"id": ONBOARDED, "path": str(weights), "engine": ENGINE}],
         "benchmarks": [{"name": "mmlu-pro", "prompt": "{text}\nAnswer: the answer is (", "scorer": {"name": "choice"}}],
         "sampling": {"temperature": 0.0, "max_tokens": 4},
-        "resources": {"engines": 1, "cpus_per_engine": 1, "batch_size": 2, "chunk_size": 2}}))
+        "resources": {"engines": 1, "cpus_per_engine": 1, "batch_size": 1, "chunk_size": 1}}))
     settings = GatewaySettings(
         root=str(store.uri), read_token=None, write_token=WRITE_TOKEN, min_evaluations=0,
         encoder={"min_replicas": 1, "max_replicas": 1}, locus={"min_replicas": 1, "max_replicas": 1},
