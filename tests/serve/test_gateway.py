@@ -35,7 +35,7 @@ ENGINE = {"max_model_len": 512, "enforce_eager": True, "dtype": "float32"}
 QUESTION = "Question 7: what is 7 plus 4? The answer is"
 LONG = {"ignore_eos": True}  # vLLM's own field: a random tiny model may stop at once otherwise
 WRITE_TOKEN = "gateway-write-token"
-ONBOARDED, ONBOARD_BUDGET = "tiny-onboarded", 96  # one per chunk: stopped after about 30, here
+ONBOARDED, ONBOARD_BUDGET = "tiny-onboarded", 32
 DRIFT_BENCHMARK = {"name": "mmlu-pro", "prompt": "{text}\nAnswer:", "scorer": {"name": "exact"}}
 DRIFT_SAMPLING = {"temperature": 0.0, "max_tokens": 4, "ignore_eos": True}
 
@@ -313,11 +313,11 @@ def test_feedback_refines_the_answering_model_without_a_restart(client, gateway,
     assert {*answered["hosted"], *answered["cheap"]} <= kept
 
 
-def test_one_call_onboarding_through_the_gateway_stopped_mid_way_registers_nothing_and_a_retry_routes_to_it(
+def test_one_call_onboarding_through_the_gateway_killed_mid_way_registers_nothing_and_a_retry_routes_to_it(
         client, gateway, external, pool_models):
     """`POST /v1/models` runs `locus onboard --run` as a Ray job: the seed-1 weights (which the external
     server serves under cheap's name) are evaluated on the picked queries with vLLM, embedded and
-    registered. Stopped after its first evaluations, the job leaves the model unregistered; submitted
+    registered. Killed (SIGKILL) after its first evaluations, the job leaves the model unregistered; submitted
     again, it evaluates only what the budget lacks, and the gateway routes to the model without a
     restart. Taking its served_at away takes it out of the gateway again."""
     import pyarrow.compute as pc
@@ -345,14 +345,15 @@ def test_one_call_onboarding_through_the_gateway_stopped_mid_way_registers_nothi
     assert status == 202 and first["model_id"] == ONBOARDED and first["status"] in ("PENDING", "RUNNING"), first
     status, busy = _call(gateway + "/v1/models", request)
     assert status == 409 and busy["error"]["param"] == "model_id"
+    jobs = JobSubmissionClient(ray.get_runtime_context().gcs_address)
     deadline, polls = time.monotonic() + 300, 0
     while store.read_evaluations([ONBOARDED], missing_ok=True).num_rows == 0:
         polls += 1
         assert time.monotonic() < deadline and (polls % 20 or follow(first["id"], lambda b: True)["status"] != "FAILED")
         time.sleep(0.1)
-    # SIGTERM to `locus onboard`, and its vLLM engine goes with it
-    JobSubmissionClient(ray.get_runtime_context().gcs_address).stop_job(first["id"])
-    assert follow(first["id"], lambda b: b["status"] in ("STOPPED", "FAILED", "SUCCEEDED"))["status"] == "STOPPED"
+    driver = int(jobs.get_job_info(first["id"]).driver_info.pid)  # `locus onboard`, connected to the cluster
+    os.killpg(os.getpgid(driver), signal.SIGKILL)  # a crash: the job's processes die at once, its vLLM engine with them
+    assert follow(first["id"], lambda b: b["status"] in ("STOPPED", "FAILED", "SUCCEEDED"))["status"] == "FAILED"
     evaluated = store.read_evaluations([ONBOARDED], missing_ok=True).num_rows
     assert 0 < evaluated < ONBOARD_BUDGET
     assert ONBOARDED not in store.read_model_embeddings().column("model_id").to_pylist()  # nothing registered
@@ -363,7 +364,7 @@ def test_one_call_onboarding_through_the_gateway_stopped_mid_way_registers_nothi
     assert status == 202, again
     done = follow(again["id"], lambda b: b["routable"] and b["status"] == "SUCCEEDED")  # (routable first, often)
     took = time.monotonic() - started
-    print(f"\nstopped after {evaluated} of {ONBOARD_BUDGET} evaluations; the retry took {took:.0f} s to a routed "
+    print(f"\nkilled after {evaluated} of {ONBOARD_BUDGET} evaluations; the retry took {took:.0f} s to a routed "
           f"model and said: " + " | ".join(done["log_tail"][-2:]))
     evaluations = store.read_evaluations([ONBOARDED])
     assert evaluations.num_rows == ONBOARD_BUDGET == len(set(evaluations.column("query_id").to_pylist()))
