@@ -1,14 +1,15 @@
 """Which query features let LOCUS learn which model suits which query (the open problem of the
-scale benchmark): the same data and split with the query vectors LOCUS reads replaced by
+scale benchmark): the same data and split, LOCUS reading
 
-- `raw`: the all-MiniLM-L6-v2 vectors (what training uses),
-- `pca`: those vectors centred and projected on their top `--components` principal directions
-  over the training queries (no labels used), scaled to unit mean norm,
+- `raw`: the all-MiniLM-L6-v2 vectors as they are (`query_components` 0: training before the
+  query coordinates),
+- `coords`: the network's query coordinates (the default): those vectors centred and projected on
+  the top `--components` principal directions of the training queries (no labels used),
 - `topic`: the generator's topic as a one-hot (plus a little noise), an upper bound that only
   the synthetic pool has,
 
 each trained for `--max-minutes` at `--batch-tokens`, next to matrix factorisation, kNN and the
-per-model success rate fitted on the raw vectors. Exploratory: nothing here changes training.
+per-model success rate fitted on the raw vectors.
 
     python benchmarks/query_features.py --pool synthetic --out benchmarks/results/query-features-synthetic.json
     python benchmarks/query_features.py --pool sample --budget 0 --out benchmarks/results/query-features-sample.json
@@ -26,11 +27,12 @@ import numpy as np
 from scale import TOPICS, generate
 
 from locus.bench.quality import run_method
-from locus.data import EvaluationSet, QuerySplit, load_evaluation_set, split_queries
+from locus.data import EvaluationSet, load_evaluation_set, split_queries
 from locus.encoders import DEFAULT_ENCODER, encode_store
 from locus.importers import import_tables
 from locus.importers.table import read_evaluations_file, read_queries_file
 from locus.metrics import quality_report
+from locus.model import ModelShape
 from locus.sample import sample_tables
 from locus.store import Store
 from locus.training import TrainConfig
@@ -48,13 +50,6 @@ def build_store(pool: str, work: Path, models: int) -> Store:
     return store
 
 
-def pca_features(phi: np.ndarray, split: QuerySplit, components: int) -> np.ndarray:
-    centred = phi - phi[split.train].mean(0)
-    _, _, vt = np.linalg.svd(centred[split.train], full_matrices=False)
-    projected = centred @ vt[:components].T
-    return projected / np.linalg.norm(projected[split.train], axis=1).mean()
-
-
 def topic_features(store: Store, data: EvaluationSet) -> np.ndarray:
     queries = store.read_queries()
     text = dict(zip(queries.column("query_id").to_pylist(), queries.column("text").to_pylist(), strict=True))
@@ -68,8 +63,10 @@ def main() -> None:
                         help="synthetic: the scale benchmark's generator; sample: the bundled MMLU-Pro sample")
     parser.add_argument("--models", type=int, default=600, help="models of the synthetic pool")
     parser.add_argument("--budget", type=int, default=128, help="training evaluations per model (0: all)")
-    parser.add_argument("--features", default="raw,pca", help="comma-separated: raw, pca, topic (synthetic only)")
-    parser.add_argument("--components", type=int, default=16, help="principal directions kept by `pca`")
+    parser.add_argument("--features", default="raw,coords", help="comma-separated: raw, coords, topic (synthetic "
+                        "only)")
+    parser.add_argument("--components", type=int, default=ModelShape().query_components,
+                        help="principal directions of the query coordinates")
     parser.add_argument("--batch-tokens", type=int, default=4096, help="LOCUS's evaluations per optimiser step")
     parser.add_argument("--max-minutes", type=float, default=3.0, help="wall time of each LOCUS fit")
     parser.add_argument("--seed", type=int, default=0)
@@ -81,8 +78,9 @@ def main() -> None:
     data = load_evaluation_set(store, DEFAULT_ENCODER)
     split = split_queries(data.query_ids, args.seed, method="permutation")
     test = data.dense(split.test)
-    features = {"raw": lambda: data.phi, "pca": lambda: pca_features(data.phi, split, args.components),
-                "topic": lambda: topic_features(store, data)}
+    features = {"raw": lambda: data.phi, "coords": lambda: data.phi, "topic": lambda: topic_features(store, data)}
+    shapes = {"raw": ModelShape(query_components=0), "coords": ModelShape(query_components=args.components),
+              "topic": ModelShape(query_components=0)}
     config = TrainConfig(max_minutes=args.max_minutes, batch_tokens=args.batch_tokens)
     budget = args.budget or None
     runs = [(m, "raw") for m in ("single_best", "knn", "mf")] + [("locus", f) for f in args.features.split(",")]
@@ -90,7 +88,7 @@ def main() -> None:
     for method, feature in runs:
         start = time.perf_counter()
         varied = dataclasses.replace(data, phi=np.asarray(features[feature](), dtype=np.float32))
-        probs, trainer = run_method(method, varied, split, budget, args.seed, config)
+        probs, trainer = run_method(method, varied, split, budget, args.seed, config, shape=shapes[feature])
         report = quality_report(probs, test, route=trainer.route_scores(probs) if trainer else None)
         name = f"{method}:{feature}" if method == "locus" else method
         results[name] = {k: round(float(report[k]), 4) for k in ("correctness_acc", "auc", "routing_acc")}

@@ -23,8 +23,8 @@ REPORTED = ("routing_acc", "hit3", "correctness_acc", "auc")
 
 
 def _train_locus(data: EvaluationSet, split: QuerySplit, budget: int | None, seed: int,
-                 config: TrainConfig, log: Callable[[str], None]) -> Trainer:
-    trainer = Trainer(data, split, ModelShape(),
+                 config: TrainConfig, log: Callable[[str], None], shape: ModelShape | None = None) -> Trainer:
+    trainer = Trainer(data, split, shape or ModelShape(),
                       config.model_copy(update={"seed": seed, "split_seed": seed, "split": "permutation",
                                                 "budget": budget}))
     trainer.fit(on_epoch=lambda m: log(epoch_line(m)))
@@ -32,10 +32,12 @@ def _train_locus(data: EvaluationSet, split: QuerySplit, budget: int | None, see
 
 
 def run_method(method: str, data: EvaluationSet, split: QuerySplit, budget: int | None, seed: int,
-               config: TrainConfig, log: Callable[[str], None] = print) -> tuple[np.ndarray, Trainer | None]:
-    """Fit one method on the budgeted training evaluations; p(correct) on the test queries."""
+               config: TrainConfig, log: Callable[[str], None] = print,
+               shape: ModelShape | None = None) -> tuple[np.ndarray, Trainer | None]:
+    """Fit one method on the budgeted training evaluations; p(correct) on the test queries (LOCUS
+    with the network `shape`, by default the defaults)."""
     if method == "locus":
-        trainer = _train_locus(data, split, budget, seed, config, log)
+        trainer = _train_locus(data, split, budget, seed, config, log, shape)
         return predict_matrix(trainer.model, trainer.embed_train(), data.phi[split.test]), trainer
     train = data.restrict(split.train)
     train = train.subsample(budget, seed) if budget else train

@@ -11,6 +11,42 @@ from locus.model.config import ModelConfig
 from locus.model.layers import LatentBottleneck, SetPool
 
 
+class QueryBasis(nn.Module):
+    """Query embeddings centred and projected on the top `components` principal directions of the
+    training queries, scaled to unit mean norm over them: sentence-encoder vectors share a large
+    common direction and vary little around it, and on a pool whose models differ by topic the
+    network learned the model-by-topic interaction from these coordinates and not from the raw
+    vectors (benchmarks/README.md, query features). Buffers, fitted once before training by `fit`
+    (no labels used) and saved with the weights; 0 components passes the raw vectors through."""
+
+    def __init__(self, *, query_dim: int, components: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(query_dim))
+        self.register_buffer("basis", torch.eye(query_dim, components) if components else torch.empty(0))
+
+    @property
+    def out_dim(self) -> int:
+        return self.basis.shape[1] if self.basis.numel() else self.mean.shape[0]
+
+    @torch.no_grad()
+    def fit(self, phi: torch.Tensor) -> None:
+        """Fit on the training queries' embeddings [n, query_dim]."""
+        if not self.basis.numel():
+            return
+        phi = phi.double()
+        mean = phi.mean(0)
+        _, _, vt = torch.linalg.svd(phi - mean, full_matrices=False)
+        k = self.basis.shape[1]
+        basis = vt[:k].T if vt.shape[0] >= k else torch.cat([vt.T, phi.new_zeros(phi.shape[1], k - vt.shape[0])], 1)
+        basis = basis * torch.sign(basis.sum(0) + 1e-12)  # a fixed sign per direction: the same fit every time
+        scale = ((phi - mean) @ basis).norm(dim=1).mean().clamp_min(1e-12)
+        self.mean.copy_(mean)
+        self.basis.copy_(basis / scale)
+
+    def forward(self, phi: torch.Tensor) -> torch.Tensor:
+        return (phi - self.mean) @ self.basis if self.basis.numel() else phi
+
+
 class EvaluationTokenizer(nn.Module):
     """token(phi, y) = MLP(U phi + y (V phi + w) + b).
 
@@ -43,7 +79,8 @@ class Locus(nn.Module):
         super().__init__()
         self.config = config
         d = config.dim
-        self.tokenizer = EvaluationTokenizer(query_dim=config.query_dim, dim=d)
+        self.queries = QueryBasis(query_dim=config.query_dim, components=config.query_components)
+        self.tokenizer = EvaluationTokenizer(query_dim=self.queries.out_dim, dim=d)
         self.blocks = nn.ModuleList(
             LatentBottleneck(dim=d, num_latents=config.num_latents, heads=config.heads, ff_mult=config.ff_mult)
             for _ in range(config.depth)
@@ -54,13 +91,13 @@ class Locus(nn.Module):
         self.mean_path = nn.Linear(d, d) if config.mean_path else None
         # dropout around the query features: with few distinct queries the predictor otherwise
         # memorises them and loses held-out accuracy
-        self.query_proj = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.query_dim, d),
+        self.query_proj = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(self.queries.out_dim, d),
                                         nn.Dropout(config.dropout))
         self.predictor = nn.Sequential(nn.Linear(3 * d, config.predictor_hidden), nn.GELU(),
                                        nn.Dropout(config.dropout), nn.Linear(config.predictor_hidden, 1))
 
     def project_queries(self, phi: torch.Tensor) -> torch.Tensor:
-        return self.tokenizer.project_queries(phi)
+        return self.tokenizer.project_queries(self.queries(phi))
 
     def embed_projected(self, projected: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Model embeddings z [B, d] from pre-projected queries [B, n, 2, d], scores and mask [B, n]."""
@@ -84,7 +121,7 @@ class Locus(nn.Module):
 
     def logits(self, z: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """Correctness logits for each model in z [B, d] on its queries phi [B, T, query_dim] -> [B, T]."""
-        u = self.query_proj(phi)
+        u = self.query_proj(self.queries(phi))
         z = z.unsqueeze(1).expand_as(u)
         return self.predictor(torch.cat([z, u, z * u], dim=-1)).squeeze(-1)
 

@@ -76,6 +76,8 @@ class Trainer:
         self.validation_scores = self.gather_dense(split.validation)
         self.phi = torch.as_tensor(data.phi, dtype=torch.float32, device=self.device)
         self.model = Locus(ModelConfig.for_queries(shape, data.phi.shape[1])).to(self.device)
+        # the query coordinates come from the training queries alone, before any wrapping copies the model
+        self.model.queries.fit(self.phi[torch.as_tensor(split.train, device=self.device)])
         # Ray Train's prepare_model wraps it in DistributedDataParallel; one process trains it as is
         self.network = prepare_model(self.model) if prepare_model else self.model
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -84,3 +84,24 @@ def test_empty_set_is_rejected():
     mask[1] = False
     with pytest.raises(ValueError, match="at least one evaluation"):
         model.embed(phi, y, mask)
+
+
+@torch.no_grad()
+def test_query_coordinates_are_centred_principal_directions_of_unit_mean_norm():
+    from locus.model.locus import QueryBasis
+
+    g = torch.Generator().manual_seed(0)
+    # a large shared direction with small variation around it, as sentence-encoder vectors have
+    phi = 5 * torch.ones(200, 16) + torch.randn(200, 16, generator=g) * torch.linspace(2, 0.1, 16)
+    basis = QueryBasis(query_dim=16, components=4)
+    basis.fit(phi)
+    coords = basis(phi)
+    assert coords.shape == (200, 4)
+    assert torch.allclose(coords.mean(0), torch.zeros(4), atol=1e-5)
+    assert coords.norm(dim=1).mean() == pytest.approx(1.0, rel=1e-5)
+    variances = coords.var(0)
+    assert bool((variances[:-1] >= variances[1:]).all())  # largest variation first
+    again = QueryBasis(query_dim=16, components=4)
+    again.fit(phi[torch.randperm(200, generator=g)])  # the same fit whatever the order of the queries
+    assert torch.allclose(again(phi), coords, atol=1e-4)
+    assert torch.equal(QueryBasis(query_dim=16, components=0)(phi), phi)  # 0: the raw vectors

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import stats
 
-from locus.checkpoint import load_checkpoint, save_checkpoint
+from locus.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from locus.data import load_evaluation_set, split_queries
 from locus.embedding import predict_matrix
 from locus.encoders import DEFAULT_ENCODER
@@ -147,3 +147,23 @@ def test_consistency_term_adds_to_the_loss_and_its_gradient_reaches_the_encoder(
         grads.append(torch.cat([p.grad.flatten() for p in trainer.model.pool.parameters()]))
     assert losses[0] > losses[1]  # InfoNCE is positive
     assert not torch.allclose(grads[0], grads[1])  # and it trains the pooling (stability: `locus bench stability`)
+
+
+def test_query_coordinates_are_fitted_on_training_queries_and_travel_with_the_version(encoded_store):
+    data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
+    split = split_queries(data.query_ids, seed=0)
+    trainer = Trainer(data, split, ModelShape(**SMALL, query_components=8), FAST)
+    train_phi = torch.as_tensor(data.phi[split.train])
+    assert torch.allclose(trainer.model.queries.mean, train_phi.mean(0), atol=1e-5)  # no test query used
+    assert trainer.model.queries(train_phi).shape == (len(split.train), 8)
+
+    cfg = FAST.model_copy(update={"max_epochs": 1, "epoch_episodes": 40})
+    summary = train_version(encoded_store, TrainRun(encoder=DEFAULT_ENCODER, train=cfg, model=SMALL))
+    loaded = load_checkpoint(encoded_store, summary.version)
+    assert loaded.meta.network.query_components == ModelShape().query_components
+    assert torch.equal(loaded.model.queries.basis, summary.result.model.queries.basis)
+    assert loaded.model.queries.mean.abs().sum() > 0  # fitted, not the initial zeros
+
+    older = loaded.meta.model_dump(by_alias=True)  # as a release before query coordinates saved it
+    older["model_config"].pop("query_components")
+    assert CheckpointMeta.model_validate(older).network.query_components == 0
