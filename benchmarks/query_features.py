@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=128, help="training evaluations per model (0: all)")
     parser.add_argument("--features", default="raw,coords", help="comma-separated: raw, coords, topic (synthetic "
                         "only)")
-    parser.add_argument("--components", type=int, default=ModelShape().query_components,
+    parser.add_argument("--components", type=int, default=16,
                         help="principal directions of the query coordinates")
     parser.add_argument("--batch-tokens", type=int, default=4096, help="LOCUS's evaluations per optimiser step")
     parser.add_argument("--max-minutes", type=float, default=3.0, help="wall time of each LOCUS fit")

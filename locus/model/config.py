@@ -19,9 +19,10 @@ class ModelShape(BaseModel):
     predictor_hidden: int = Field(64, gt=0, description="hidden width of the correctness predictor")
     mean_path: bool = Field(True, description="add a linear map of the mean token to the pooled embedding")
     dropout: float = Field(0.2, ge=0, lt=1, description="dropout on the predictor's query features and hidden layer")
-    query_components: int = Field(16, ge=0, description="the network reads query embeddings centred and projected "
-                                  "on the top principal directions of the training queries, this many (fitted "
-                                  "before training, saved with the weights; 0: the raw embeddings)")
+    query_components: int = Field(0, ge=0, description="read query embeddings centred and projected on this many "
+                                  "top principal directions of the training queries (fitted before training, "
+                                  "saved with the weights; 0: the raw embeddings). 16 helps pools whose models "
+                                  "differ by topic; see benchmarks/README.md")
 
 
 class ModelConfig(ModelShape):

@@ -24,7 +24,7 @@ class TrainConfig(BaseModel):
     split: SplitMethod = Field("hash", description="hash: a query's part follows from its id and the seed, so "
                                "adding queries moves none; permutation: the published LOCUS split of the sorted ids")
     budget: int | None = Field(None, gt=0, description="training evaluations per model (None: all train ones)")
-    batch_tokens: int = Field(8192, gt=0, description="evaluations (context and target) per optimiser step and "
+    batch_tokens: int = Field(32768, gt=0, description="evaluations (context and target) per optimiser step and "
                               "worker, summed over its models: many models per step when contexts are small")
     max_batch_models: int = Field(256, gt=1, description="most models in one step")
     min_context: int = Field(32, gt=0, description="smallest encoder subset per episode")

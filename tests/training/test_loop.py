@@ -158,9 +158,10 @@ def test_query_coordinates_are_fitted_on_training_queries_and_travel_with_the_ve
     assert trainer.model.queries(train_phi).shape == (len(split.train), 8)
 
     cfg = FAST.model_copy(update={"max_epochs": 1, "epoch_episodes": 40})
-    summary = train_version(encoded_store, TrainRun(encoder=DEFAULT_ENCODER, train=cfg, model=SMALL))
+    summary = train_version(encoded_store, TrainRun(encoder=DEFAULT_ENCODER, train=cfg,
+                                                    model=SMALL | {"query_components": 8}))
     loaded = load_checkpoint(encoded_store, summary.version)
-    assert loaded.meta.network.query_components == ModelShape().query_components
+    assert loaded.meta.network.query_components == 8
     assert torch.equal(loaded.model.queries.basis, summary.result.model.queries.basis)
     assert loaded.model.queries.mean.abs().sum() > 0  # fitted, not the initial zeros
 
