@@ -70,12 +70,13 @@ class CheckpointMeta(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _older_versions(cls, meta: Any) -> Any:
-        """Versions saved by earlier releases: no mean path, raw query vectors, the permutation split,
-        settings since removed."""
+        """Versions saved by earlier releases: no mean path, raw query vectors, no refinement, the
+        permutation split, settings since removed."""
         if not isinstance(meta, dict) or "model_config" not in meta:
             return meta
         meta = dict(meta)
-        meta["model_config"] = {"mean_path": False, "query_components": 0} | dict(meta["model_config"])
+        older = {"mean_path": False, "query_components": 0, "refine_steps": 0}
+        meta["model_config"] = older | dict(meta["model_config"])
         train = {k: v for k, v in meta.get("train_config", {}).items() if k in TrainConfig.model_fields}
         meta["train_config"] = {"split": "permutation"} | train
         if meta.get("routing") is None:

@@ -1,4 +1,5 @@
-"""Embedding models: one forward pass of the set encoder per model, no retraining.
+"""Embedding models: the set encoder's forward pass per model, refined on the model's own
+evaluations (`Locus.refine`); no retraining.
 
 The tokenizer's per-query projections are computed once for all queries and gathered per
 model, so embedding many models on a shared query set costs O(d) per evaluation up front.
@@ -48,6 +49,7 @@ def embed_models(model: Locus, phi: np.ndarray | torch.Tensor, index: list[np.nd
     if max_tokens is None:
         max_tokens = 4096 if device.type == "cpu" else 1 << 20
     projected = model.project_queries(phi_t)  # once per query, shared by every model
+    features = model.query_features(phi_t)
     order = np.argsort([len(i) for i in index], kind="stable")
     out = torch.empty((len(index), model.config.dim), device=device)
     start = 0
@@ -57,8 +59,9 @@ def embed_models(model: Locus, phi: np.ndarray | torch.Tensor, index: list[np.nd
             stop += 1
         chunk = order[start:stop]
         idx, val, mask = pad_batch([index[c] for c in chunk], [scores[c] for c in chunk])
+        idx = idx.to(device)
         out[torch.as_tensor(chunk, device=device)] = model.embed_projected(
-            projected[idx.to(device)], val.to(device), mask.to(device))
+            projected[idx], features[idx], val.to(device), mask.to(device))
         start = stop
     return out.cpu().numpy()
 

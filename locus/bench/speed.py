@@ -1,5 +1,6 @@
-"""`locus bench speed`: embedding throughput in models/s, next to the forward pass's FLOP
-count (torch's FlopCounterMode) and the float32 matmul FLOP/s measured on the same device."""
+"""`locus bench speed`: embedding throughput in models/s, next to the FLOPs of one embedding (forward
+pass and refinement, counted by torch's FlopCounterMode) and the float32 matmul FLOP/s measured on the
+same device."""
 
 from __future__ import annotations
 
@@ -49,10 +50,11 @@ def forward_flops(model: Locus, n: int, device: str) -> float:
 
     Counted with autograd enabled: FlopCounterMode's module tracker fails under no_grad."""
     projected = torch.randn(1, n, 2, model.config.dim, device=device)
+    features = torch.randn(1, n, model.config.dim, device=device)
     scores = torch.ones(1, n, device=device)
     mask = torch.ones(1, n, dtype=torch.bool, device=device)
     with FlopCounterMode(display=False) as counter:
-        model.embed_projected(projected, scores, mask)
+        model.embed_projected(projected, features, scores, mask)
     return float(counter.get_total_flops())
 
 

@@ -58,7 +58,7 @@ def print_story(console: Console, numbers: dict) -> None:
     if table is not None:
         console.print()
         console.print(table)
-        console.print("LOCUS embeds a new model by one forward pass; matrix factorisation must be refitted on the "
+        console.print("LOCUS embeds a new model without retraining; matrix factorisation must be refitted on the "
                       "whole pool with the new evaluations added", style="dim")
     proxy = numbers["proxy"]
     top = next((r for r in proxy["models"] if r["model_id"] == h["best_model"]), None)

@@ -156,7 +156,7 @@ def embed(root: Root = DEFAULT_ROOT, version: Version = "latest",
           gpu: Annotated[bool, typer.Option(help="with --ray: one GPU per actor")] = False,
           address: Annotated[str | None, typer.Option(help="with --ray: Ray cluster to join")] = None,
           verbose: Verbose = False) -> None:
-    """Embed models with a registered version (one forward pass each; no retraining)."""
+    """Embed models with a registered version (a forward pass and a short refinement each; no retraining)."""
     from locus.checkpoint import resolve_version
 
     store = open_store(root)

@@ -23,6 +23,12 @@ class ModelShape(BaseModel):
                                   "top principal directions of the training queries (fitted before training, "
                                   "saved with the weights; 0: the raw embeddings). 16 helps pools whose models "
                                   "differ by topic; see benchmarks/README.md")
+    refine_steps: int = Field(10, ge=0, description="Adam steps that refine each embedding on the model's own "
+                              "evaluations after the encoder's forward pass (0: the forward pass alone)")
+    refine_lr: float = Field(0.2, gt=0, description="step size of the refinement")
+    refine_prior: float = Field(0.03, ge=0, description="weight of the squared distance to the encoder's embedding "
+                                "against the summed log-loss of the model's evaluations: fewer evaluations, "
+                                "smaller moves")
 
 
 class ModelConfig(ModelShape):

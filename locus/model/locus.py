@@ -5,6 +5,7 @@ and a predictor of p(model answers query correctly) from (model embedding, query
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from locus.model.config import ModelConfig
@@ -99,8 +100,13 @@ class Locus(nn.Module):
     def project_queries(self, phi: torch.Tensor) -> torch.Tensor:
         return self.tokenizer.project_queries(self.queries(phi))
 
-    def embed_projected(self, projected: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Model embeddings z [B, d] from pre-projected queries [B, n, 2, d], scores and mask [B, n]."""
+    def query_features(self, phi: torch.Tensor) -> torch.Tensor:
+        """[..., query_dim] -> [..., d]: what the predictor reads of each query."""
+        return self.query_proj(self.queries(phi))
+
+    def encode_projected(self, projected: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The set encoder's forward pass: z [B, d] from pre-projected queries [B, n, 2, d], scores and
+        mask [B, n]. What training fits; `embed_projected` refines it."""
         if not bool(mask.any(dim=1).all()):
             raise ValueError("every evaluation set must hold at least one evaluation")
         tokens = self.tokenizer(projected, scores)
@@ -113,17 +119,46 @@ class Locus(nn.Module):
         pooled = self.pool(tokens, mask)
         return pooled if summary is None else pooled + summary
 
+    def refine(self, z: torch.Tensor, features: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fit the encoder's z [B, d] to the model's own evaluations (query features [B, n, d], scores and
+        mask [B, n]): `refine_steps` Adam steps on z alone, minimising the summed log-loss plus
+        `refine_prior` times the squared distance to the encoder's z (a Gaussian prior centred there).
+        The encoder amortises this fit over the pool and falls short of it (benchmarks/README.md,
+        refinement). Each model's loss is its own, so the result depends neither on which models share
+        a batch nor on the order of the evaluations."""
+        if not self.config.refine_steps:
+            return z
+        anchor, features = z.detach(), features.detach()
+        z = anchor.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([z], lr=self.config.refine_lr)
+        with torch.enable_grad():
+            for _ in range(self.config.refine_steps):
+                fit = F.binary_cross_entropy_with_logits(self.predict(z, features), scores, reduction="none")
+                loss = (fit * mask).sum() + self.config.refine_prior * (z - anchor).square().sum()
+                (z.grad,) = torch.autograd.grad(loss, z)  # the weights take no gradient
+                optimizer.step()
+        return z.detach()
+
+    def embed_projected(self, projected: torch.Tensor, features: torch.Tensor, scores: torch.Tensor,
+                        mask: torch.Tensor) -> torch.Tensor:
+        """Model embeddings z [B, d] from pre-projected queries [B, n, 2, d] and their features [B, n, d]
+        (`project_queries`, `query_features`), scores and mask [B, n]: the encoder's, refined."""
+        return self.refine(self.encode_projected(projected, scores, mask), features, scores, mask)
+
     def embed(self, phi: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Model embeddings z [B, d] from query embeddings [B, n, query_dim] and scores [B, n]."""
         if mask is None:
             mask = torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
-        return self.embed_projected(self.project_queries(phi), scores, mask)
+        return self.embed_projected(self.project_queries(phi), self.query_features(phi), scores, mask)
+
+    def predict(self, z: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Correctness logits for each model in z [B, d] on its queries' features [B, T, d] -> [B, T]."""
+        z = z.unsqueeze(1).expand_as(features)
+        return self.predictor(torch.cat([z, features, z * features], dim=-1)).squeeze(-1)
 
     def logits(self, z: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """Correctness logits for each model in z [B, d] on its queries phi [B, T, query_dim] -> [B, T]."""
-        u = self.query_proj(self.queries(phi))
-        z = z.unsqueeze(1).expand_as(u)
-        return self.predictor(torch.cat([z, u, z * u], dim=-1)).squeeze(-1)
+        return self.predict(z, self.query_features(phi))
 
     def forward(self, context_phi: torch.Tensor, context_scores: torch.Tensor, context_mask: torch.Tensor,
                 target_phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +166,7 @@ class Locus(nn.Module):
         predict every model's targets [B, T] from each view -> (logits [V * B, T], z [V * B, d]).
 
         The whole episode goes through forward so that DistributedDataParallel sees it."""
-        z = self.embed(context_phi, context_scores, context_mask)
+        z = self.encode_projected(self.project_queries(context_phi), context_scores, context_mask)
         views = z.shape[0] // target_phi.shape[0]
         return self.logits(z, target_phi.repeat(views, 1, 1)), z
 

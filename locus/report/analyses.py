@@ -88,7 +88,7 @@ def _with_budget(train: EvaluationSet, models: list[int], n: int, seed: int) -> 
 
 def onboarding_without_retraining(held: HeldOut, sizes: tuple[int, ...] = (16, 64, 256),
                                   seeds: tuple[int, ...] = (0, 1, 2)) -> dict | None:
-    """Models the version never trained on, embedded from n of their evaluations by one forward pass,
+    """Models the version never trained on, embedded from n of their evaluations without retraining,
     against matrix factorisation retrained on the pool with those n evaluations included. Test
     correctness accuracy on the new models and the wall time each needed (mean over seeds).
     None when the version trained on every model in the store."""

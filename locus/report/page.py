@@ -91,8 +91,9 @@ def _onboarding(n: dict) -> str:
     names = ", ".join(n["display_names"].get(m, m) for m in o["models"])
     rows = [[r["evaluations"], r["locus_acc"], f"{r['locus_s'] * 1000:.0f} ms", r["mf_acc"], f"{r['mf_s']:.1f} s"]
             for r in o["rows"]]
-    return (f"<p>The version never trained on {escape(names)}. Each is embedded from n of its evaluations by one "
-            "forward pass; matrix factorisation has no way to do that and is retrained on the whole pool with "
+    return (f"<p>The version never trained on {escape(names)}. Each is embedded from n of its evaluations without "
+            "retraining (a forward pass and a short refinement); matrix factorisation has no way to do that and "
+            "is retrained on the whole pool with "
             f"those n evaluations added (mean of {o['seeds']} random draws).</p>"
             + _table(["evaluations of each new model", "LOCUS correctness", "LOCUS time", "MF retrained "
                       "correctness", "MF time"], rows,

@@ -105,3 +105,29 @@ def test_query_coordinates_are_centred_principal_directions_of_unit_mean_norm():
     again.fit(phi[torch.randperm(200, generator=g)])  # the same fit whatever the order of the queries
     assert torch.allclose(again(phi), coords, atol=1e-4)
     assert torch.equal(QueryBasis(query_dim=16, components=0)(phi), phi)  # 0: the raw vectors
+
+
+@torch.no_grad()
+def test_refinement_fits_the_models_own_evaluations_within_its_prior():
+    model, (phi, y) = _model(), _set(60)
+    mask = torch.ones_like(y, dtype=torch.bool)
+    encoded = model.encode_projected(model.project_queries(phi), y, mask)
+    refined = model.embed(phi, y)
+
+    def own_loss(z):
+        return torch.nn.functional.binary_cross_entropy_with_logits(model.logits(z, phi), y, reduction="none").sum(1)
+
+    assert bool((own_loss(refined) < own_loss(encoded)).all())
+    # a stronger prior keeps it nearer the encoder's; no steps is the encoder's forward pass
+    strict = Locus(CONFIG.model_copy(update={"refine_prior": 100.0})).eval()
+    strict.load_state_dict(model.state_dict())
+    assert bool(((strict.embed(phi, y) - encoded).norm(dim=1) < (refined - encoded).norm(dim=1)).all())
+    off = Locus(CONFIG.model_copy(update={"refine_steps": 0})).eval()
+    off.load_state_dict(model.state_dict())
+    assert torch.equal(off.embed(phi, y), encoded)
+
+
+def test_refinement_leaves_the_weights_without_gradients():
+    model, (phi, y) = _model(), _set(20)
+    model.embed(phi, y)
+    assert all(p.grad is None for p in model.parameters())
