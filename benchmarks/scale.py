@@ -25,6 +25,7 @@ from locus.bench.quality import run_quality_benchmark
 from locus.encoders import DEFAULT_ENCODER, encode_store
 from locus.importers import import_tables
 from locus.importers.table import read_evaluations_file, read_queries_file
+from locus.model import ModelShape
 from locus.store import Store
 from locus.training import TrainConfig, TrainRun
 from locus.training.run import train_version
@@ -82,6 +83,10 @@ def main() -> None:
                         help="training epochs at most (smaller for a smoke run)")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="wall-time budget of each training run (the learning-rate schedule fits in it)")
+    parser.add_argument("--batch-tokens", type=int, default=TrainConfig().batch_tokens,
+                        help="evaluations per optimiser step")
+    parser.add_argument("--query-components", type=int, default=ModelShape().query_components,
+                        help="query coordinates the network reads (0: the raw vectors)")
     parser.add_argument("--fit", action=argparse.BooleanOptionalAction, default=True,
                         help="train and register a version on every evaluation first (--no-fit: only the "
                         "quality benchmark at --budgets)")
@@ -104,21 +109,23 @@ def main() -> None:
     start = time.perf_counter()
     encode_store(store, DEFAULT_ENCODER)
     stage("encode", start)
-    config = TrainConfig(max_epochs=args.max_epochs, seed=args.seed, max_minutes=args.max_minutes)
+    config = TrainConfig(max_epochs=args.max_epochs, seed=args.seed, max_minutes=args.max_minutes,
+                         batch_tokens=args.batch_tokens)
+    shape = ModelShape(query_components=args.query_components)
     if args.fit:
         start = time.perf_counter()
-        summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, train=config),
+        summary = train_version(store, TrainRun(encoder=DEFAULT_ENCODER, train=config, model=shape),
                                 on_epoch=lambda m: print({k: round(v, 4) for k, v in m.items()}, flush=True))
         stage("fit", start, best_epoch=summary.result.best_epoch, epochs=len(summary.result.history),
               test=summary.meta.metrics.test)
     start = time.perf_counter()
     quality = run_quality_benchmark(store, encoder=DEFAULT_ENCODER,
                                     budgets=[int(b) for b in args.budgets.split(",")], seed=args.seed,
-                                    config=config)
+                                    config=config, shape=shape)
     stage("quality_benchmark", start, results=quality)
     total = sum(s["seconds"] for k, s in stages.items() if k not in {"generate", "import_csv"})
     out = {"models": args.models, "queries": args.queries, "seed": args.seed, "max_minutes": args.max_minutes,
-           "train": config.model_dump(), "stages": stages,
+           "train": config.model_dump(), "model": shape.model_dump(), "stages": stages,
            "train_and_benchmark_seconds": total, "peak_rss_gib": peak_rss_gib()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))

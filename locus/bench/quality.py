@@ -48,12 +48,12 @@ def run_method(method: str, data: EvaluationSet, split: QuerySplit, budget: int 
 
 
 def holdout(data: EvaluationSet, split: QuerySplit, budget: int | None, seed: int, k: int, config: TrainConfig,
-            pooled: Trainer, log: Callable[[str], None] = print) -> dict:
+            pooled: Trainer, log: Callable[[str], None] = print, shape: ModelShape | None = None) -> dict:
     """Train without k models, embed them from their training-split evaluations only, and compare
     their test correctness accuracy with the run that trained on them (`pooled`)."""
     held = np.sort(np.random.default_rng(seed).choice(len(data.model_ids), size=k, replace=False))
     rest = np.setdiff1d(np.arange(len(data.model_ids)), held)
-    trainer = _train_locus(data.select_models(rest), split, budget, seed, config, log)
+    trainer = _train_locus(data.select_models(rest), split, budget, seed, config, log, shape)
     train = data.restrict(split.train).select_models(held)
     train = train.subsample(budget, seed) if budget else train
     z = embed_models(trainer.model, data.phi, train.query_index, train.scores)
@@ -67,7 +67,7 @@ def holdout(data: EvaluationSet, split: QuerySplit, budget: int | None, seed: in
 
 def run_quality_benchmark(store: Store, *, encoder: str, budgets: list[int | None], seed: int = 0,
                           methods: tuple[str, ...] = METHODS, holdout_models: int = 0,
-                          config: TrainConfig | None = None,
+                          config: TrainConfig | None = None, shape: ModelShape | None = None,
                           log: Callable[[str], None] = print) -> dict:
     """{"<method>": {"<budget>": {routing_acc, hit3, correctness_acc, auc, seconds}}} (+ "holdout")."""
     config = config or TrainConfig()
@@ -81,7 +81,7 @@ def run_quality_benchmark(store: Store, *, encoder: str, budgets: list[int | Non
         key = str(budget) if budget else "all"
         for method in methods:
             start = time.perf_counter()
-            probs, trainer = run_method(method, data, split, budget, seed, config, log)
+            probs, trainer = run_method(method, data, split, budget, seed, config, log, shape)
             report = quality_report(probs, test_scores, route=trainer.route_scores(probs) if trainer else None)
             results[method][key] = {**{k: report[k] for k in REPORTED}, "seconds": time.perf_counter() - start}
             if trainer is not None:  # how much training it had
@@ -90,7 +90,8 @@ def run_quality_benchmark(store: Store, *, encoder: str, budgets: list[int | Non
             log(f"budget {key:>5}  {method:<12} " + "  ".join(f"{k} {results[method][key][k]:.4f}"
                                                                for k in (*REPORTED, "seconds")))
             if method == "locus" and holdout_models:
-                results["holdout"][key] = holdout(data, split, budget, seed, holdout_models, config, trainer, log)
+                results["holdout"][key] = holdout(data, split, budget, seed, holdout_models, config, trainer, log,
+                                                  shape)
                 log(f"budget {key:>5}  holdout      {results['holdout'][key]}")
     results["split"] = {"train": len(split.train), "validation": len(split.validation), "test": len(split.test),
                         "test_cells": int((~np.isnan(test_scores)).sum()), "models": len(data.model_ids),

@@ -128,10 +128,11 @@ class Locus(nn.Module):
         a batch nor on the order of the evaluations."""
         if not self.config.refine_steps:
             return z
-        anchor, features = z.detach(), features.detach()
-        z = anchor.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([z], lr=self.config.refine_lr)
-        with torch.enable_grad():
+        # grads on, also for callers under no_grad or inference_mode (whose tensors are cloned out of it)
+        with torch.inference_mode(False), torch.enable_grad():
+            anchor, features, scores, mask = (t.detach().clone() for t in (z, features, scores, mask))
+            z = anchor.clone().requires_grad_(True)
+            optimizer = torch.optim.Adam([z], lr=self.config.refine_lr)
             for _ in range(self.config.refine_steps):
                 fit = F.binary_cross_entropy_with_logits(self.predict(z, features), scores, reduction="none")
                 loss = (fit * mask).sum() + self.config.refine_prior * (z - anchor).square().sum()

@@ -131,3 +131,11 @@ def test_refinement_leaves_the_weights_without_gradients():
     model, (phi, y) = _model(), _set(20)
     model.embed(phi, y)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_refinement_runs_under_inference_mode():
+    model, (phi, y) = _model(), _set(20)
+    with torch.inference_mode():
+        inferred = model.embed(phi, y)
+    with torch.no_grad():
+        assert torch.allclose(inferred, model.embed(phi, y), atol=1e-6)
