@@ -3,7 +3,7 @@ scale benchmark): the same data and split, LOCUS reading
 
 - `raw`: the all-MiniLM-L6-v2 vectors as they are (`query_components` 0: training before the
   query coordinates),
-- `coords`: the network's query coordinates (the default): those vectors centred and projected on
+- `coords`: the network's query coordinates (opt-in, `--query-components`): those vectors centred and projected on
   the top `--components` principal directions of the training queries (no labels used),
 - `topic`: the generator's topic as a one-hot (plus a little noise), an upper bound that only
   the synthetic pool has,

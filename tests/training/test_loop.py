@@ -168,3 +168,14 @@ def test_query_coordinates_are_fitted_on_training_queries_and_travel_with_the_ve
     older = loaded.meta.model_dump(by_alias=True)  # as a release before query coordinates saved it
     older["model_config"].pop("query_components")
     assert CheckpointMeta.model_validate(older).network.query_components == 0
+
+
+def test_versions_saved_before_refinement_embed_by_the_forward_pass_alone(encoded_store):
+    cfg = FAST.model_copy(update={"max_epochs": 1, "epoch_episodes": 40})
+    summary = train_version(encoded_store, TrainRun(encoder=DEFAULT_ENCODER, train=cfg, model=SMALL))
+    meta = load_checkpoint(encoded_store, summary.version).meta
+    assert meta.network.refine_steps == ModelShape().refine_steps > 0  # saved with the version
+    older = meta.model_dump(by_alias=True)  # as a release before refinement saved it
+    for key in ("refine_steps", "refine_lr", "refine_prior"):
+        older["model_config"].pop(key)
+    assert CheckpointMeta.model_validate(older).network.refine_steps == 0
