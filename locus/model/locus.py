@@ -131,12 +131,17 @@ class Locus(nn.Module):
         # grads on, also for callers under no_grad or inference_mode (whose tensors are cloned out of it)
         with torch.inference_mode(False), torch.enable_grad():
             anchor, features, scores, mask = (t.detach().clone() for t in (z, features, scores, mask))
+            # predict's first layer on [z, u, z * u], split: the u part is the same at every step
+            first, rest = self.predictor[0], self.predictor[1:]
+            w_z, w_u, w_zu = first.weight.detach().split(self.config.dim, dim=1)
+            fixed = features @ w_u.T + first.bias.detach()
             z = anchor.clone().requires_grad_(True)
             optimizer = torch.optim.Adam([z], lr=self.config.refine_lr)
             for _ in range(self.config.refine_steps):
-                fit = F.binary_cross_entropy_with_logits(self.predict(z, features), scores, reduction="none")
+                hidden = fixed + (z @ w_z.T).unsqueeze(1) + (features * z.unsqueeze(1)) @ w_zu.T
+                fit = F.binary_cross_entropy_with_logits(rest(hidden).squeeze(-1), scores, reduction="none")
                 loss = (fit * mask).sum() + self.config.refine_prior * (z - anchor).square().sum()
-                (z.grad,) = torch.autograd.grad(loss, z)  # the weights take no gradient
+                (z.grad,) = torch.autograd.grad(loss, z)
                 optimizer.step()
         return z.detach()
 

@@ -139,3 +139,19 @@ def test_refinement_runs_under_inference_mode():
         inferred = model.embed(phi, y)
     with torch.no_grad():
         assert torch.allclose(inferred, model.embed(phi, y), atol=1e-6)
+
+
+def test_refinement_takes_the_steps_it_describes():
+    """refine computes the predictor's first layer in parts; the steps are those on predict's log-loss."""
+    model, (phi, y) = _model(), _set(40)
+    mask = torch.ones_like(y, dtype=torch.bool)
+    features = model.query_features(phi).detach()
+    anchor = model.encode_projected(model.project_queries(phi), y, mask).detach()
+    z = anchor.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=CONFIG.refine_lr)
+    for _ in range(CONFIG.refine_steps):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model.predict(z, features), y, reduction="sum")
+        loss = loss + CONFIG.refine_prior * (z - anchor).square().sum()
+        (z.grad,) = torch.autograd.grad(loss, z)
+        optimizer.step()
+    assert torch.allclose(model.refine(anchor, features, y, mask), z.detach(), atol=1e-4)
