@@ -129,11 +129,13 @@ def accuracy_curves(path: Path, curves: dict, baselines: dict[str, dict[str, flo
 
 
 def training_curves(path: Path, history: list[dict[str, float]], best_epoch: int | None) -> Path:
-    """Training and validation loss per epoch, validation routing and correctness, the kept epoch marked."""
+    """Training and validation BCE per epoch, validation routing and correctness, the kept epoch marked.
+    The training curve is the BCE part of the training loss (without the consistency term, so it
+    compares with the validation loss); versions trained before the parts were logged show the total."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     epochs = [h["epoch"] for h in history]
-    axes[0].plot(epochs, [h["train_loss"] for h in history], marker="o", label="training loss")
+    axes[0].plot(epochs, [h.get("train_bce", h["train_loss"]) for h in history], marker="o", label="training loss")
     axes[0].plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation loss")
     axes[0].set_ylabel("binary cross-entropy")
     axes[1].plot(epochs, [h["routing_acc"] for h in history], marker="o", label="validation routing accuracy")

@@ -101,25 +101,26 @@ class Trainer:
         self.routing = RouteCalibration()
 
     # -- one step ------------------------------------------------------------------------
-    def loss(self, episode: Episode) -> torch.Tensor:
-        """BCE of the predictions for the target evaluations from every view's embedding, plus the
-        consistency term: an InfoNCE loss that picks each model's other view out of the batch by
-        squared distance (scaled by the batch's mean, so it does not depend on the embeddings' scale)."""
+    def losses(self, episode: Episode) -> dict[str, torch.Tensor]:
+        """The training loss's parts: "bce", the BCE of the predictions for the target evaluations
+        from every view's embedding, and "consistency" (already weighted), an InfoNCE loss that picks
+        each model's other view out of the batch by squared distance (scaled by the batch's mean, so it
+        does not depend on the embeddings' scale). It is 0 with one view or one model."""
         ep = {k: v.to(self.device) for k, v in vars(episode).items()}
         logits, z = self.network(self.phi[ep["context_index"]], ep["context_scores"], ep["context_mask"],
                                  self.phi[ep["target_index"]])
         views = z.shape[0] // episode.models
         target, mask = ep["target_scores"].repeat(views, 1), ep["target_mask"].repeat(views, 1)
-        losses = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        loss = (losses * mask).sum() / mask.sum()
+        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        parts = {"bce": (bce * mask).sum() / mask.sum(), "consistency": logits.new_zeros(())}
         if views == 2 and episode.models > 1:
             a, b = z.chunk(2)
             d2 = torch.cdist(a, b).square()
             sim = -d2 / (self.config.consistency_temperature * d2.mean().detach().clamp_min(1e-6))
             labels = torch.arange(episode.models, device=self.device)
-            loss = loss + self.config.consistency * 0.5 * (F.cross_entropy(sim, labels)
-                                                           + F.cross_entropy(sim.T, labels))
-        return loss
+            parts["consistency"] = self.config.consistency * 0.5 * (F.cross_entropy(sim, labels)
+                                                                    + F.cross_entropy(sim.T, labels))
+        return parts
 
     def learning_rate(self, elapsed: float) -> float:
         """Linear warm-up, then cosine decay to lr * min_lr_ratio over the planned training: the
@@ -132,11 +133,13 @@ class Trainer:
         cosine = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
         return cfg.lr * warm * cosine
 
-    def step(self, episode: Episode, elapsed: float) -> float:
+    def step(self, episode: Episode, elapsed: float) -> dict[str, float]:
+        """One optimiser step; returns the loss and its parts (`losses`) as floats."""
         self.network.train()
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(elapsed)
-        loss = self.loss(episode)
+        parts = self.losses(episode)
+        loss = sum(parts.values())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -145,7 +148,7 @@ class Trainer:
             self.ema.update_parameters(self.model)
         self.steps += 1
         self.episodes += episode.models * self.collective.world_size
-        return loss.item()
+        return {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
 
     @property
     def evaluated(self) -> Locus:
@@ -236,7 +239,9 @@ class Trainer:
             count = self.sampler.batch_for(size)
             losses.append(self.step(self.sampler.sample(size, count), elapsed))
             done += count
-        metrics = {"epoch": self.epoch, "train_loss": float(np.mean(losses)),
+        metrics = {"epoch": self.epoch, "train_loss": float(np.mean([x["loss"] for x in losses])),
+                   "train_bce": float(np.mean([x["bce"] for x in losses])),
+                   "train_consistency": float(np.mean([x["consistency"] for x in losses])),
                    **self.evaluate(self.split.validation, self.validation_scores)}
         self.elapsed = self.collective.max_value(self.elapsed + time.perf_counter() - start)
         metrics |= {"seconds": self.elapsed, "steps": self.steps, "episodes": self.episodes,

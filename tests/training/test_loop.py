@@ -42,11 +42,10 @@ def test_training_is_reproducible_with_a_seed(encoded_store):
     data = load_evaluation_set(encoded_store, DEFAULT_ENCODER)
     split = split_queries(data.query_ids, seed=0)
     cfg = FAST.model_copy(update={"max_epochs": 1, "epoch_episodes": 40})
-    losses = []
-    for _ in range(2):
-        trainer = Trainer(data, split, ModelShape(**SMALL), cfg)
-        losses.append(trainer.run_epoch()["train_loss"])
-    assert losses[0] == losses[1]
+    epochs = [Trainer(data, split, ModelShape(**SMALL), cfg).run_epoch() for _ in range(2)]
+    assert epochs[0]["train_loss"] == epochs[1]["train_loss"]
+    # the epoch reports the loss's parts, which add up to it
+    assert epochs[0]["train_bce"] + epochs[0]["train_consistency"] == pytest.approx(epochs[0]["train_loss"])
 
 
 def test_fit_store_writes_a_loadable_checkpoint(encoded_store):
@@ -137,16 +136,17 @@ def test_consistency_term_adds_to_the_loss_and_its_gradient_reaches_the_encoder(
     episode = trainer.sampler.sample(64, 8)
     assert episode.context_index.shape[0] == 16  # two views of 8 models
     trainer.network.eval()  # no dropout: the two losses differ by the term alone
-    losses, grads = [], []
+    parts, grads = [], []
     for weight in (1.0, 0.0):
         trainer.config = cfg.model_copy(update={"consistency": weight})
         trainer.model.zero_grad()
-        loss = trainer.loss(episode)
-        loss.backward()
-        losses.append(loss.item())
+        losses = trainer.losses(episode)
+        sum(losses.values()).backward()
+        parts.append({k: v.item() for k, v in losses.items()})
         grads.append(torch.cat([p.grad.flatten() for p in trainer.model.pool.parameters()]))
-    assert losses[0] > losses[1]  # InfoNCE is positive
-    assert not torch.allclose(grads[0], grads[1])  # and it trains the pooling (stability: `locus bench stability`)
+    assert parts[0]["consistency"] > 0 and parts[1]["consistency"] == 0  # InfoNCE is positive
+    assert parts[0]["bce"] == pytest.approx(parts[1]["bce"])  # and the BCE part does not depend on it
+    assert not torch.allclose(grads[0], grads[1])  # it trains the pooling (stability: `locus bench stability`)
 
 
 def test_query_coordinates_are_fitted_on_training_queries_and_travel_with_the_version(encoded_store):
