@@ -1,7 +1,8 @@
 """What refining each embedding on the model's own evaluations (`Locus.refine`) adds to the encoder's
 forward pass: one network is trained (`--max-minutes`, to early stopping if unset), then every model is
 embedded from its training evaluations with each refinement setting and scored on the test cells
-(correctness, AUC, routing on p alone), with the time the embedding took.
+(correctness, AUC, routing on p alone), with the time the embedding took. The fit's per-epoch
+history (the training loss's parts included) is written with them.
 
     python benchmarks/refinement.py --pool synthetic --query-components 16 --batch-tokens 8192 \\
         --out benchmarks/results/refinement-synthetic.json
@@ -41,6 +42,8 @@ def main() -> None:
                         help="comma-separated steps:lr:prior (the default is 10:0.2:0.03)")
     parser.add_argument("--query-components", type=int, default=ModelShape().query_components)
     parser.add_argument("--batch-tokens", type=int, default=TrainConfig().batch_tokens)
+    parser.add_argument("--consistency", type=float, default=TrainConfig().consistency,
+                        help="weight of the two-view consistency term in training")
     parser.add_argument("--max-minutes", type=float, default=3.0, help="wall time of the fit (0: to early stopping)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
@@ -51,11 +54,13 @@ def main() -> None:
     data = load_evaluation_set(store, DEFAULT_ENCODER)
     split = split_queries(data.query_ids, args.seed, method="permutation")
     test = data.dense(split.test)
-    config = TrainConfig(max_minutes=args.max_minutes or None, batch_tokens=args.batch_tokens)
+    config = TrainConfig(max_minutes=args.max_minutes or None, batch_tokens=args.batch_tokens,
+                         consistency=args.consistency)
     start = time.perf_counter()
     _, trainer = run_method("locus", data, split, args.budget or None, args.seed, config,
                             shape=ModelShape(query_components=args.query_components))
-    results = {"fit_seconds": round(time.perf_counter() - start, 1), "epochs": trainer.epoch, "settings": {}}
+    results = {"fit_seconds": round(time.perf_counter() - start, 1), "epochs": trainer.epoch,
+               "best_epoch": trainer.best_epoch, "history": trainer.history, "settings": {}}
     train = trainer.train_data
     for setting in args.settings.split(","):
         steps, *rest = setting.split(":")
